@@ -1,0 +1,184 @@
+//! Signing in with Patreon: start (`login`), finish (`callback`), and the handoff exchange.
+
+use chrono::Utc;
+use domain::{secrets, sessions, sign_in, users};
+use poem::{Request, web::Data, web::cookie::CookieJar};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
+use url::Url;
+
+use super::{ApiTags, session::issue_access_token};
+use crate::{
+    error::{ApiError, operation_errors},
+    http::cookies,
+    state::AppState,
+};
+
+pub struct AuthApi;
+
+#[derive(ApiResponse)]
+enum RedirectResponse {
+    /// Continue in the browser at `Location`.
+    #[oai(status = 302)]
+    Found(#[oai(header = "Location")] String),
+}
+
+operation_errors!(LoginError {
+    400 => BadRequest: "`return_to` is not a relative path on the frontend.",
+    429 => TooManyRequests: "Too many sign-in attempts from this client.",
+});
+
+operation_errors!(CallbackError {
+    400 => BadRequest: "The `state` is missing, does not match this browser, expired or was already used.",
+    429 => TooManyRequests: "Too many callbacks from this client.",
+});
+
+#[derive(Object)]
+struct HandoffRequest {
+    /// The `handoff` value from the post-sign-in redirect.
+    #[oai(validator(max_length = 128))]
+    handoff: String,
+}
+
+#[derive(Object)]
+struct TokenBody {
+    /// A JWT for `Authorization: Bearer`.
+    token: String,
+}
+
+operation_errors!(HandoffError {
+    400 => BadRequest: "The handoff code is invalid, expired or already used.",
+    401 => Unauthorized: "The sign-in session has ended.",
+    429 => TooManyRequests: "Too many attempts from this client.",
+});
+
+/// Where the member lands: `FRONTEND_URL` + `return_to`, with `auth=…` and friends appended.
+fn landing_url(frontend: &Url, return_to: &str, params: &[(&str, &str)]) -> String {
+    let mut url = frontend
+        .join(return_to)
+        .unwrap_or_else(|_| frontend.clone());
+    url.query_pairs_mut().extend_pairs(params);
+    url.to_string()
+}
+
+#[OpenApi(tag = "ApiTags::SignIn")]
+impl AuthApi {
+    /// Start signing in: redirects to Patreon with a fresh single-use `state` bound to this
+    /// browser by a short-lived cookie.
+    #[oai(path = "/api/auth/patreon/login", method = "get")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        jar: &CookieJar,
+        /// Path on the frontend to land on afterwards, e.g. `/posts/42`.
+        return_to: Query<Option<String>>,
+    ) -> Result<RedirectResponse, LoginError> {
+        let return_to =
+            sign_in::validate_return_to(return_to.as_deref(), &state.settings.frontend_url)?;
+        let nonce = sign_in::begin(&state.db, return_to, Utc::now()).await?;
+        cookies::set_state(jar, &nonce, &state.settings.cookie);
+        Ok(RedirectResponse::Found(
+            state.patreon.authorize_url(&nonce).to_string(),
+        ))
+    }
+
+    /// Patreon sends the browser back here. Checks `state`, trades the code, records the member
+    /// and their membership, sets the `auth_token` cookie and redirects to the frontend with
+    /// `auth=success&handoff=…`. Failures after a valid `state` redirect with
+    /// `auth=error&reason=…` (`access_denied`, `patreon_unavailable`, `patreon_error`).
+    #[oai(path = "/api/auth/patreon/callback", method = "get")]
+    async fn callback(
+        &self,
+        state: Data<&AppState>,
+        jar: &CookieJar,
+        req: &Request,
+        #[oai(validator(max_length = 1024))] code: Query<Option<String>>,
+        #[oai(name = "state", validator(max_length = 256))] oauth_state: Query<Option<String>>,
+        /// Set by Patreon when the member declined; never echoed.
+        #[oai(validator(max_length = 256))]
+        error: Query<Option<String>>,
+    ) -> Result<RedirectResponse, CallbackError> {
+        let now = Utc::now();
+        let settings = &state.settings;
+        let bound = req
+            .cookie()
+            .get(cookies::state_cookie_name(&settings.cookie))
+            .map(|c| c.value_str().to_owned());
+        cookies::clear_state(jar, &settings.cookie);
+        let nonce = oauth_state.0.ok_or(domain::Error::InvalidState)?;
+        if !bound.is_some_and(|b| secrets::constant_time_eq(&b, &nonce)) {
+            tracing::info!("sign-in state does not match this browser");
+            return Err(domain::Error::InvalidState.into());
+        }
+        let return_to = sign_in::consume_state(&state.db, &nonce, now).await?;
+        let fail = |reason: &str| {
+            Ok(RedirectResponse::Found(landing_url(
+                &settings.frontend_url,
+                &return_to,
+                &[("auth", "error"), ("reason", reason)],
+            )))
+        };
+        let Some(code) = code.0.filter(|_| error.is_none()) else {
+            tracing::info!("member declined the Patreon consent");
+            return fail("access_denied");
+        };
+        let signed_in = async {
+            let grant = state.patreon.exchange_code(&code).await?;
+            let identity = state.patreon.identity(&grant.access_token).await?;
+            let user = users::record_sign_in(
+                &state.db,
+                &settings.token_cipher,
+                &settings.membership,
+                &identity,
+                &grant,
+                now,
+            )
+            .await?;
+            let lifetime = settings.jwt.max_session_age;
+            let session = sessions::create(&state.db, user.id, lifetime, now).await?;
+            let handoff = sign_in::issue_handoff(&state.db, &session.session.id, now).await?;
+            Ok::<_, domain::Error>((user, session, handoff))
+        };
+        match signed_in.await {
+            Ok((user, new_session, handoff)) => {
+                issue_access_token(&state, jar, &user, &new_session.session, true)?;
+                let refresh_max_age = (new_session.session.expires_at - now).num_seconds();
+                cookies::set_refresh(
+                    jar,
+                    secrecy::ExposeSecret::expose_secret(&new_session.refresh_token),
+                    refresh_max_age,
+                    &settings.cookie,
+                );
+                tracing::info!(user_id = user.id, "signed in");
+                let to = landing_url(
+                    &settings.frontend_url,
+                    &return_to,
+                    &[("auth", "success"), ("handoff", &handoff)],
+                );
+                Ok(RedirectResponse::Found(to))
+            }
+            Err(domain::Error::Patreon(e)) => {
+                tracing::warn!(reason = e.kind(), "sign-in failed at Patreon");
+                fail(if e.is_transient() {
+                    "patreon_unavailable"
+                } else {
+                    "patreon_error"
+                })
+            }
+            Err(e) => Err(ApiError::from(e).into()),
+        }
+    }
+
+    /// Trade the single-use `handoff` code from the sign-in redirect for a JWT (Bearer-mode
+    /// frontends). Valid for 60 seconds, once.
+    #[oai(path = "/api/auth/token", method = "post")]
+    async fn token(
+        &self,
+        state: Data<&AppState>,
+        jar: &CookieJar,
+        body: Json<HandoffRequest>,
+    ) -> Result<Json<TokenBody>, HandoffError> {
+        let (session, user) = sign_in::redeem_handoff(&state.db, &body.handoff, Utc::now()).await?;
+        let token = issue_access_token(&state, jar, &user, &session, false)?;
+        Ok(Json(TokenBody { token }))
+    }
+}

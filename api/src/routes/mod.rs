@@ -1,0 +1,8 @@
+pub mod auth;
+pub mod demo_page;
+pub mod health;
+pub mod housekeeping;
+pub mod session;
+mod tags;
+
+pub use tags::ApiTags;

@@ -1,0 +1,252 @@
+//! The signed-in member: who they are (`me`), renewing the JWT (`refresh`) and signing out.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::{patreon_tokens, sessions};
+use entity::{session, user};
+use poem::{Request, web::Data, web::cookie::CookieJar};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::ApiTags;
+use crate::{
+    auth::{self, MemberAuth, Via},
+    error::{ApiError, operation_errors},
+    http::cookies,
+    state::AppState,
+};
+
+/// The Patreon token is refreshed when it would expire within this long.
+const PATREON_REFRESH_WINDOW: Duration = Duration::minutes(5);
+const RENEWED: &str = "Session renewed.";
+
+pub struct SessionApi;
+
+/// The signed-in member as the frontend sees them.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct Me {
+    id: i64,
+    patreon_id: String,
+    email: Option<String>,
+    name: Option<String>,
+    avatar_url: Option<String>,
+    /// The membership rule granted paid access at the last successful check.
+    membership_active: bool,
+    /// May enter paid content now: `membershipActive`, and that check is recent enough
+    /// (within `STALE_AFTER_DAYS`).
+    is_paid_member: bool,
+    /// Title of the most expensive tier the member is entitled to.
+    membership_tier: Option<String>,
+    is_team_member: bool,
+    is_admin: bool,
+    last_checked: Option<DateTime<Utc>>,
+    /// The member's Patreon authorization is dead: their status cannot be verified again until
+    /// they sign in with Patreon once more.
+    needs_relogin: bool,
+}
+
+impl Me {
+    fn new(u: &user::Model, state: &AppState, now: DateTime<Utc>) -> Self {
+        let settings = &state.settings;
+        let fresh = u
+            .last_checked
+            .is_some_and(|at| now - at <= settings.stale_after);
+        Self {
+            id: u.id,
+            patreon_id: u.patreon_id.clone(),
+            email: u.email.clone(),
+            name: u.full_name.clone(),
+            avatar_url: u.avatar_url.clone(),
+            membership_active: u.membership_active,
+            is_paid_member: u.membership_active && fresh,
+            membership_tier: u.tier_title.clone(),
+            is_team_member: settings.team_patreon_ids.contains(&u.patreon_id),
+            is_admin: settings.admin_patreon_ids.contains(&u.patreon_id),
+            last_checked: u.last_checked,
+            needs_relogin: u.needs_relogin,
+        }
+    }
+}
+
+#[derive(Object)]
+struct Renewed {
+    /// A fresh JWT (also set as the `auth_token` cookie for cookie callers).
+    token: String,
+    message: String,
+}
+
+operation_errors!(MeError {
+    401 => Unauthorized: "No valid, unrevoked token.",
+});
+
+operation_errors!(RefreshError {
+    401 => Unauthorized: "No live sign-in session (or the member's Patreon authorization ended: `needs_relogin`).",
+    403 => Forbidden: "Cookie-authenticated request without `X-Requested-With` or from a foreign `Origin`.",
+    429 => TooManyRequests: "Too many refreshes from this client.",
+    502 => BadGateway: "Patreon refused to refresh the member's Patreon token; nothing was changed.",
+});
+
+operation_errors!(LogoutError {
+    403 => Forbidden: "Cookie-authenticated request without `X-Requested-With` or from a foreign `Origin`.",
+});
+
+#[derive(ApiResponse)]
+enum LoggedOut {
+    /// The session is revoked and the cookies are cleared.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// Signs a JWT for `session`, optionally setting it as the `auth_token` cookie.
+pub fn issue_access_token(
+    state: &AppState,
+    jar: &CookieJar,
+    user: &user::Model,
+    session: &session::Model,
+    set_cookie: bool,
+) -> Result<String, ApiError> {
+    let now = Utc::now();
+    let (token, claims) = state
+        .jwt
+        .issue(&user.patreon_id, &session.id, session.expires_at, now)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot sign a JWT");
+            ApiError::internal()
+        })?;
+    if set_cookie {
+        cookies::set_auth(
+            jar,
+            &token,
+            claims.exp - now.timestamp(),
+            &state.settings.cookie,
+        );
+    }
+    Ok(token)
+}
+
+fn refresh_cookie(req: &Request) -> Option<SecretString> {
+    req.cookie()
+        .get(cookies::REFRESH_COOKIE)
+        .map(|c| c.value_str().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
+        .map(SecretString::from)
+}
+
+#[OpenApi(tag = "ApiTags::Session")]
+impl SessionApi {
+    /// The signed-in member and their membership, read from the database on every call.
+    #[oai(path = "/api/auth/me", method = "get")]
+    async fn me(&self, state: Data<&AppState>, auth: MemberAuth) -> Result<Json<Me>, MeError> {
+        Ok(Json(Me::new(&auth.principal().user, &state, Utc::now())))
+    }
+
+    /// Renew the JWT while the sign-in lasts (`JWT_EXPIRATION_HOURS`), using the refresh
+    /// cookie or a still-valid JWT. Refreshes the member's Patreon token too when it expires
+    /// within 5 minutes; if Patreon is unreachable the session is still renewed and that refresh
+    /// waits for later, so an outage never signs a member out.
+    #[oai(path = "/api/auth/refresh", method = "post")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        jar: &CookieJar,
+        req: &Request,
+    ) -> Result<Json<Renewed>, RefreshError> {
+        let now = Utc::now();
+        let (session, user, via_cookie) = match refresh_cookie(req) {
+            Some(token) => {
+                auth::require_same_site_request(req, &state)?;
+                let r = sessions::rotate_refresh_token(&state.db, &token, now).await?;
+                if let Some(next) = &r.refresh_token {
+                    let max_age = (r.session.expires_at - now).num_seconds();
+                    cookies::set_refresh(
+                        jar,
+                        next.expose_secret(),
+                        max_age,
+                        &state.settings.cookie,
+                    );
+                }
+                (r.session, r.user, true)
+            }
+            None => {
+                let principal = auth::authenticate(req).await?;
+                if principal.via == Via::Cookie {
+                    auth::require_same_site_request(req, &state)?;
+                }
+                (
+                    principal.session,
+                    principal.user,
+                    principal.via == Via::Cookie,
+                )
+            }
+        };
+        let message = if user.needs_relogin || user.refresh_token.is_none() {
+            // Nothing to refresh at Patreon (e.g. an imported member who never signed in here).
+            RENEWED.to_owned()
+        } else {
+            let cipher = &state.settings.token_cipher;
+            match patreon_tokens::refresh_if_expiring(
+                &state.db,
+                &state.patreon,
+                cipher,
+                user.id,
+                PATREON_REFRESH_WINDOW,
+            )
+            .await
+            {
+                Ok(_) => RENEWED.to_owned(),
+                Err(domain::Error::Patreon(e)) if e.is_transient() => {
+                    tracing::warn!(
+                        user_id = user.id,
+                        reason = e.kind(),
+                        "Patreon token refresh postponed"
+                    );
+                    format!(
+                        "{RENEWED} Patreon is unreachable, so its token refresh will be retried later."
+                    )
+                }
+                Err(e) => {
+                    if matches!(e, domain::Error::NeedsRelogin) {
+                        cookies::clear_sign_in(jar, &state.settings.cookie);
+                    }
+                    return Err(ApiError::from(e).into());
+                }
+            }
+        };
+        let token = issue_access_token(&state, jar, &user, &session, via_cookie)?;
+        Ok(Json(Renewed { token, message }))
+    }
+
+    /// Sign out: revokes the sign-in session on the server (every JWT of it is refused from
+    /// now on) and clears the cookies. Idempotent.
+    #[oai(path = "/api/auth/logout", method = "post")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        jar: &CookieJar,
+        req: &Request,
+    ) -> Result<LoggedOut, LogoutError> {
+        let now = Utc::now();
+        let creds = auth::presented(req).ok();
+        let cookie_based =
+            creds.as_ref().is_some_and(|c| c.bearer.is_none()) || refresh_cookie(req).is_some();
+        if cookie_based {
+            auth::require_same_site_request(req, &state)?;
+        }
+        if let Ok(principal) = auth::authenticate(req).await {
+            sessions::revoke(&state.db, &principal.session.id, now).await?;
+            tracing::info!(user_id = principal.user.id, "signed out");
+        }
+        if let Some(token) = refresh_cookie(req) {
+            // An expired JWT still ends its session through the refresh cookie.
+            let session_id = token
+                .expose_secret()
+                .split_once('.')
+                .map(|(id, _)| id.to_owned());
+            if let Some(id) = session_id.filter(|id| id.len() == 32) {
+                sessions::revoke_if_refresh_matches(&state.db, &id, &token, now).await?;
+            }
+        }
+        cookies::clear_sign_in(jar, &state.settings.cookie);
+        Ok(LoggedOut::Done)
+    }
+}

@@ -1,0 +1,125 @@
+//! Builds the application so `main` and the tests start exactly the same thing.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use domain::{config::Settings, jwt::JwtKeys, patreon::PatreonClient};
+use poem::{
+    Endpoint, EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+
+use crate::{http, openapi, routes, state::AppState};
+
+pub struct Application {
+    port: u16,
+    acceptor: TcpAcceptor,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the database, applies migrations (unless `AUTO_MIGRATE=false`) and binds the port.
+    /// `listener` lets tests bind port 0 first and read the real port back.
+    pub async fn build(
+        settings: Settings,
+        listener: Option<std::net::TcpListener>,
+    ) -> anyhow::Result<Self> {
+        let db = domain::db::connect(&settings.database_url)
+            .await
+            .context("cannot open the database at DATABASE_URL")?;
+        if settings.auto_migrate {
+            domain::db::migrate(&db)
+                .await
+                .context("cannot apply database migrations")?;
+        }
+        let acceptor = match listener {
+            Some(l) => TcpAcceptor::from_std(l).context("cannot use the given listener")?,
+            None => TcpListener::bind(format!("{}:{}", settings.bind_address, settings.port))
+                .into_acceptor()
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {}:{}",
+                        settings.bind_address, settings.port
+                    )
+                })?,
+        };
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(SocketAddr::port))
+            .context("listener has no TCP address")?;
+        let patreon = PatreonClient::new(settings.patreon.clone())
+            .context("cannot build the Patreon client")?;
+        let state = AppState {
+            db,
+            patreon,
+            jwt: Arc::new(JwtKeys::new(&settings.jwt)),
+            rate_limiter: Arc::new(http::rate_limit::AuthRateLimiter::new(
+                settings.auth_rate_limit_per_minute,
+            )),
+            settings: Arc::new(settings),
+        };
+        Ok(Self {
+            port,
+            acceptor,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests for up to 10 s.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(routes::housekeeping::run(self.state.clone()));
+        let app = app(self.state);
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
+            .await;
+        housekeeping.abort();
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// The whole HTTP surface with its middleware, in the order requests meet it.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = openapi::spec_service();
+    let mut route = Route::new().nest("/", api);
+    if state.settings.api_docs {
+        let docs = openapi::spec_service();
+        route = route
+            .at("/openapi.json", docs.spec_endpoint())
+            .nest("/docs", docs.swagger_ui());
+    }
+    route
+        .with(http::cors(&state.settings))
+        .around(http::rate_limit::limit_auth_routes)
+        .around(http::body_limit::limit_body)
+        .catch_all_error(http::errors::render_error)
+        .around(http::headers::security_headers)
+        .around(http::access_log::log_request)
+        .data(state)
+}

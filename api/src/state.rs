@@ -1,0 +1,16 @@
+use std::sync::Arc;
+
+use domain::{config::Settings, jwt::JwtKeys, patreon::PatreonClient};
+use sea_orm::DatabaseConnection;
+
+use crate::http::rate_limit::AuthRateLimiter;
+
+/// Everything a handler needs, built once at start and shared (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub patreon: PatreonClient,
+    pub jwt: Arc<JwtKeys>,
+    pub settings: Arc<Settings>,
+    pub rate_limiter: Arc<AuthRateLimiter>,
+}

@@ -1,0 +1,26 @@
+use crate::{crypto::CryptoError, patreon::PatreonError};
+
+/// What a use case can fail with. The api maps each variant to an HTTP status in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("Patreon request failed: {0}")]
+    Patreon(#[from] PatreonError),
+    #[error("stored token could not be decrypted")]
+    Crypto(#[from] CryptoError),
+    #[error("the sign-in state is missing, expired or already used")]
+    InvalidState,
+    #[error("the handoff code is invalid, expired or already used")]
+    InvalidHandoff,
+    #[error("the session has ended")]
+    SessionEnded,
+    #[error("the refresh token is invalid")]
+    InvalidRefreshToken,
+    #[error("the member's Patreon link is dead; a fresh sign-in is needed")]
+    NeedsRelogin,
+    #[error("the return path is not a relative path on the frontend")]
+    InvalidReturnTo,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,18 @@
+//! Domain logic shared by the api and the worker: configuration, storage use cases, the Patreon
+//! client and the membership rule. No HTTP server and no queue wiring here.
+
+pub mod config;
+pub mod crypto;
+pub mod db;
+mod error;
+pub mod jwt;
+pub mod membership;
+pub mod patreon;
+pub mod patreon_tokens;
+pub mod secrets;
+pub mod sessions;
+pub mod sign_in;
+pub mod telemetry;
+pub mod users;
+
+pub use error::{Error, Result};

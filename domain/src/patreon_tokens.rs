@@ -1,0 +1,204 @@
+//! Keeping a member's Patreon token pair alive. Patreon refresh tokens are single use, so at most
+//! one refresh per user runs at a time across every process: a lease claimed with a
+//! compare-and-swap on `token_version`, and the new pair written in one statement.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use entity::user;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::{Expr, ExprTrait},
+};
+use secrecy::SecretString;
+
+use crate::crypto::{TokenCipher, token_aad};
+use crate::patreon::PatreonClient;
+use crate::users::{ACCESS_TOKEN_COLUMN, REFRESH_TOKEN_COLUMN, encrypt_tokens};
+use crate::{Error, Result, sessions};
+
+/// Longer than the Patreon HTTP timeout, so a lease outlives the call it guards.
+const LEASE: Duration = Duration::seconds(60);
+const WAIT_STEP: StdDuration = StdDuration::from_millis(100);
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token is good for longer than asked; nothing was done.
+    StillValid,
+    /// This call refreshed the pair.
+    Refreshed,
+    /// Another process refreshed it while this one waited.
+    RefreshedElsewhere,
+}
+
+/// Decrypts the stored access token of `u`.
+pub fn access_token(cipher: &TokenCipher, u: &user::Model) -> Result<SecretString> {
+    let stored = u.access_token.as_deref().ok_or(Error::NeedsRelogin)?;
+    Ok(cipher.decrypt(stored, &token_aad(&u.patreon_id, ACCESS_TOKEN_COLUMN))?)
+}
+
+async fn load(db: &impl ConnectionTrait, user_id: i64) -> Result<user::Model> {
+    user::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NeedsRelogin)
+}
+
+/// Refreshes the user's Patreon pair if it expires within `within`. Concurrent callers for the
+/// same user wait for the one holding the lease instead of spending the refresh token again.
+pub async fn refresh_if_expiring(
+    db: &impl ConnectionTrait,
+    patreon: &PatreonClient,
+    cipher: &TokenCipher,
+    user_id: i64,
+    within: Duration,
+) -> Result<RefreshOutcome> {
+    let mut waited = false;
+    let deadline = Utc::now() + LEASE;
+    loop {
+        let now = Utc::now();
+        let u = load(db, user_id).await?;
+        if u.needs_relogin || u.refresh_token.is_none() {
+            return Err(Error::NeedsRelogin);
+        }
+        if u.token_expires_at.is_some_and(|at| at > now + within) {
+            return Ok(if waited {
+                RefreshOutcome::RefreshedElsewhere
+            } else {
+                RefreshOutcome::StillValid
+            });
+        }
+        if claim_lease(db, &u, now).await? {
+            return refresh_with_lease(db, patreon, cipher, &u)
+                .await
+                .map(|()| RefreshOutcome::Refreshed);
+        }
+        if now > deadline {
+            return Err(Error::Patreon(crate::patreon::PatreonError::Timeout));
+        }
+        waited = true;
+        tokio::time::sleep(WAIT_STEP).await;
+    }
+}
+
+async fn claim_lease(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let claimed = user::Entity::update_many()
+        .col_expr(
+            user::Column::TokenRefreshLeaseUntil,
+            Expr::value(now + LEASE),
+        )
+        .filter(user::Column::Id.eq(u.id))
+        .filter(user::Column::TokenVersion.eq(u.token_version))
+        .filter(
+            user::Column::TokenRefreshLeaseUntil
+                .is_null()
+                .or(user::Column::TokenRefreshLeaseUntil.lt(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(claimed.rows_affected == 1)
+}
+
+async fn refresh_with_lease(
+    db: &impl ConnectionTrait,
+    patreon: &PatreonClient,
+    cipher: &TokenCipher,
+    u: &user::Model,
+) -> Result<()> {
+    let release = || {
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::TokenRefreshLeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(user::Column::Id.eq(u.id))
+            .filter(user::Column::TokenVersion.eq(u.token_version))
+    };
+    let stored = u.refresh_token.as_deref().ok_or(Error::NeedsRelogin)?;
+    let refresh_token =
+        match cipher.decrypt(stored, &token_aad(&u.patreon_id, REFRESH_TOKEN_COLUMN)) {
+            Ok(token) => token,
+            Err(e) => {
+                release().exec(db).await?;
+                return Err(e.into());
+            }
+        };
+    match patreon.refresh(&refresh_token).await {
+        Ok(grant) => {
+            let now = Utc::now();
+            let (access, refresh) = encrypt_tokens(
+                cipher,
+                &u.patreon_id,
+                &grant.access_token,
+                &grant.refresh_token,
+            )?;
+            let expires_at = now + Duration::from_std(grant.expires_in).unwrap_or(Duration::zero());
+            // One statement: the pair, its expiry and the version move together or not at all.
+            user::Entity::update_many()
+                .col_expr(user::Column::AccessToken, Expr::value(access))
+                .col_expr(user::Column::RefreshToken, Expr::value(refresh))
+                .col_expr(user::Column::TokenExpiresAt, Expr::value(expires_at))
+                .col_expr(user::Column::TokenVersion, Expr::value(u.token_version + 1))
+                .col_expr(
+                    user::Column::TokenRefreshLeaseUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(user::Column::UpdatedAt, Expr::value(now))
+                .filter(user::Column::Id.eq(u.id))
+                .filter(user::Column::TokenVersion.eq(u.token_version))
+                .exec(db)
+                .await?;
+            tracing::info!(user_id = u.id, "Patreon token refreshed");
+            Ok(())
+        }
+        Err(e) if e.is_dead_link() => {
+            mark_link_dead(db, u).await?;
+            tracing::warn!(
+                user_id = u.id,
+                reason = e.kind(),
+                "Patreon link dead; sessions ended"
+            );
+            Err(Error::NeedsRelogin)
+        }
+        Err(e) => {
+            release().exec(db).await?;
+            Err(e.into())
+        }
+    }
+}
+
+/// Patreon will not take this refresh token again: forget the pair, flag the user, end their
+/// sessions (the app may have been revoked at Patreon). Never retried.
+async fn mark_link_dead(db: &impl ConnectionTrait, u: &user::Model) -> Result<()> {
+    let now = Utc::now();
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::AccessToken,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            user::Column::RefreshToken,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            user::Column::TokenExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(user::Column::NeedsRelogin, Expr::value(true))
+        .col_expr(user::Column::TokenVersion, Expr::value(u.token_version + 1))
+        .col_expr(
+            user::Column::TokenRefreshLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(u.id))
+        .filter(user::Column::TokenVersion.eq(u.token_version))
+        .exec(db)
+        .await?;
+    sessions::revoke_all_for_user(db, u.id, now).await?;
+    Ok(())
+}

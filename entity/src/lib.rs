@@ -1,0 +1,6 @@
+//! Database entities. Plain data: behaviour lives in the `domain` crate.
+
+pub mod handoff_code;
+pub mod oauth_state;
+pub mod session;
+pub mod user;

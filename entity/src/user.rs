@@ -1,0 +1,42 @@
+use sea_orm::entity::prelude::*;
+
+/// A Patreon account that has signed in at least once. Identified by `patreon_id`, never by email.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub patreon_id: String,
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub avatar_url: Option<String>,
+    /// Patreon's member id (UUID) for our campaign, when the user has one.
+    pub patreon_member_id: Option<String>,
+    pub patron_status: Option<String>,
+    pub last_charge_status: Option<String>,
+    pub last_charge_date: Option<DateTimeUtc>,
+    pub entitled_amount_cents: i64,
+    pub tier_title: Option<String>,
+    /// The outcome of the membership rule at the last successful check.
+    pub membership_active: bool,
+    pub last_checked: Option<DateTimeUtc>,
+    /// AES-256-GCM ciphertext (`v1:<kid>:<nonce>:<ct>`), never plaintext.
+    pub access_token: Option<String>,
+    /// AES-256-GCM ciphertext, never plaintext. Single use at Patreon.
+    pub refresh_token: Option<String>,
+    pub token_expires_at: Option<DateTimeUtc>,
+    /// Bumped on every token write: the compare-and-swap guard for single-use refresh tokens.
+    pub token_version: i64,
+    /// While set in the future, one process is refreshing this user's Patreon token.
+    pub token_refresh_lease_until: Option<DateTimeUtc>,
+    /// The Patreon link is dead (revoked or `invalid_grant`): a fresh sign-in is needed.
+    pub needs_relogin: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    #[sea_orm(has_many)]
+    pub sessions: HasMany<super::session::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}
