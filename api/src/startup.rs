@@ -7,6 +7,7 @@ use domain::{config::Settings, jwt::JwtKeys, patreon::PatreonClient};
 use poem::{
     Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::{CatchPanic, CookieJarManager},
 };
 
 use crate::{http, openapi, routes, state::AppState};
@@ -33,7 +34,11 @@ impl Application {
                 .context("cannot apply database migrations")?;
         }
         let acceptor = match listener {
-            Some(l) => TcpAcceptor::from_std(l).context("cannot use the given listener")?,
+            Some(l) => {
+                l.set_nonblocking(true)
+                    .context("cannot make the given listener non-blocking")?;
+                TcpAcceptor::from_std(l).context("cannot use the given listener")?
+            }
             None => TcpListener::bind(format!("{}:{}", settings.bind_address, settings.port))
                 .into_acceptor()
                 .await
@@ -115,11 +120,13 @@ pub fn app(state: AppState) -> impl Endpoint {
             .nest("/docs", docs.swagger_ui());
     }
     route
+        .with(CookieJarManager::new())
         .with(http::cors(&state.settings))
         .around(http::rate_limit::limit_auth_routes)
         .around(http::body_limit::limit_body)
         .catch_all_error(http::errors::render_error)
         .around(http::headers::security_headers)
+        .with(CatchPanic::new())
         .around(http::access_log::log_request)
         .data(state)
 }

@@ -9,6 +9,10 @@ pub async fn render_error(err: Error) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.to_response();
     }
+    if err.is_from_response() {
+        // A typed operation error: already our JSON body.
+        return err.into_response();
+    }
     let status = err.status();
     let (code, message) = match status {
         StatusCode::BAD_REQUEST => ("bad_request", "The request is malformed."),

@@ -1,0 +1,400 @@
+//! `TestApp`: the real api wired to a fresh database and a Patreon mock, plus the browser steps
+//! of signing in.
+
+use std::{collections::HashMap, sync::Arc};
+
+use api::startup::Application;
+use domain::config::Settings;
+use patreon_mock::{MockConfig, MockPatreon, MockUser};
+use reqwest::{Response, StatusCode, header};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+
+pub const CAMPAIGN_ID: &str = "1234560";
+pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+pub const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
+pub const FRONTEND: &str = "https://app.example.com";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body on SQLite and on PostgreSQL, as `<name>::sqlite` and `<name>::postgres`.
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($app: $crate::helpers::TestApp) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::TestApp::spawn_if_postgres().await {
+                    run(app).await;
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_backends;
+
+/// Extra configuration for one test.
+#[derive(Clone, Default)]
+pub struct Options {
+    pub vars: Vec<(&'static str, String)>,
+}
+
+impl Options {
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.vars.push((name, value.into()));
+        self
+    }
+}
+
+pub struct TestDb {
+    pub url: String,
+    backend: Backend,
+    name: String,
+    admin_url: Option<String>,
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> TestDb {
+        let name = format!("gate_test_{}", uuid::Uuid::new_v4().simple());
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                TestDb {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    backend,
+                    name,
+                    admin_url: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_url().expect("TEST_POSTGRES_URL");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_POSTGRES_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let (base, _) = admin_url
+                    .rsplit_once('/')
+                    .expect("postgres URL with a database");
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    backend,
+                    name,
+                    admin_url: Some(admin_url),
+                }
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match (&self.backend, &self.admin_url) {
+            (Backend::Sqlite, _) => {
+                let path = std::env::temp_dir().join(format!("{}.db", self.name));
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            (Backend::Postgres, Some(admin_url)) => {
+                let (admin_url, name) = (admin_url.clone(), self.name.clone());
+                // Dropping needs async I/O; do it on a small runtime of its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    rt.block_on(async {
+                        let admin = Database::connect(&admin_url).await.ok()?;
+                        admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await
+                            .ok()?;
+                        admin.close().await.ok()
+                    })
+                })
+                .join();
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub mock: MockPatreon,
+    pub db: DatabaseConnection,
+    pub client: reqwest::Client,
+    pub settings: Arc<Settings>,
+    pub test_db: TestDb,
+}
+
+/// A browser after signing in: its cookies and where it landed.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub jwt: String,
+    pub refresh_cookie: String,
+    pub location: String,
+    pub set_cookies: Vec<String>,
+}
+
+impl SignedIn {
+    pub fn handoff(&self) -> String {
+        query_param(&self.location, "handoff").expect("handoff in landing URL")
+    }
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The value of cookie `name` among `Set-Cookie` headers.
+pub fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
+    set_cookies.iter().find_map(|c| {
+        let first = c.split(';').next()?;
+        let (k, v) = first.split_once('=')?;
+        (k.trim() == name).then(|| v.trim().to_owned())
+    })
+}
+
+pub fn set_cookies(response: &Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    /// `None` (and a note) when PostgreSQL tests are not switched on.
+    pub async fn spawn_if_postgres() -> Option<TestApp> {
+        Self::spawn_if_postgres_with(Options::default()).await
+    }
+
+    pub async fn spawn_if_postgres_with(options: Options) -> Option<TestApp> {
+        if postgres_url().is_none() {
+            assert!(
+                std::env::var("REQUIRE_POSTGRES").is_err(),
+                "REQUIRE_POSTGRES is set but TEST_POSTGRES_URL is not"
+            );
+            eprintln!("PostgreSQL variant skipped: set TEST_POSTGRES_URL to run it");
+            return None;
+        }
+        Some(Self::spawn_with(Backend::Postgres, options).await)
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
+        crate::logs::capture();
+        let mock = MockPatreon::start(MockConfig {
+            campaign_id: CAMPAIGN_ID.into(),
+            ..MockConfig::default()
+        })
+        .await
+        .expect("start the Patreon mock");
+        let test_db = TestDb::create(backend).await;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            ("DATABASE_URL", test_db.url.clone()),
+            ("JWT_SECRET", JWT_SECRET.into()),
+            ("TOKEN_ENCRYPTION_KEY", ENCRYPTION_KEY.into()),
+            ("PATREON_CLIENT_ID", "mock-client-id".into()),
+            ("PATREON_CLIENT_SECRET", "mock-client-secret".into()),
+            (
+                "PATREON_REDIRECT_URI",
+                format!("http://127.0.0.1:{port}/api/auth/patreon/callback"),
+            ),
+            ("PATREON_CAMPAIGN_ID", CAMPAIGN_ID.into()),
+            ("PATREON_BASE_URL", mock.base_url()),
+            ("PATREON_TIMEOUT_SECS", "2".into()),
+            ("FRONTEND_URL", format!("{FRONTEND}/")),
+            ("COOKIE_SECURE", "true".into()),
+            ("API_DOCS", "true".into()),
+            ("AUTH_RATE_LIMIT_PER_MINUTE", "1000".into()),
+        ]);
+        for (k, v) in options.vars {
+            vars.insert(k, v);
+        }
+        let settings =
+            Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid");
+        let app = Application::build(settings, Some(listener))
+            .await
+            .expect("build the api");
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            mock,
+            db: state.db.clone(),
+            client,
+            settings: state.settings.clone(),
+            test_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn add_user(&self, user: MockUser) -> String {
+        let id = user.id.clone();
+        self.mock.upsert_user(user);
+        id
+    }
+
+    pub fn active_patron(&self, id: &str) -> String {
+        self.add_user(MockUser::active_patron(id, CAMPAIGN_ID))
+    }
+
+    /// Step 1: our login redirect. Returns (authorize URL, state cookie pair `name=value`).
+    pub async fn start_login(&self, return_to: Option<&str>) -> (String, String) {
+        let mut url = reqwest::Url::parse(&self.url("/api/auth/patreon/login")).unwrap();
+        if let Some(r) = return_to {
+            url.query_pairs_mut().append_pair("return_to", r);
+        }
+        let response = self.client.get(url).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FOUND,
+            "login should redirect"
+        );
+        let cookies = set_cookies(&response);
+        let state_cookie = cookies
+            .iter()
+            .find(|c| c.contains("oauth_state="))
+            .expect("state cookie")
+            .clone();
+        let pair = state_cookie.split(';').next().unwrap().to_owned();
+        (location(&response), pair)
+    }
+
+    /// Step 2: Patreon's consent as `user_id`. Returns our callback URL with `code` and `state`.
+    pub async fn consent(&self, authorize_url: &str, user_id: &str) -> String {
+        let response = self
+            .client
+            .get(format!("{authorize_url}&as={user_id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FOUND,
+            "mock consent should redirect"
+        );
+        location(&response)
+    }
+
+    /// Step 3: the callback, with the browser's state cookie.
+    pub async fn callback(&self, callback_url: &str, state_cookie: &str) -> Response {
+        self.client
+            .get(callback_url)
+            .header(header::COOKIE, state_cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The whole browser flow for `user_id`, asserting success.
+    pub async fn sign_in(&self, user_id: &str) -> SignedIn {
+        let (authorize, state_cookie) = self.start_login(None).await;
+        let callback = self.consent(&authorize, user_id).await;
+        let response = self.callback(&callback, &state_cookie).await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let location = location(&response);
+        assert_eq!(
+            query_param(&location, "auth").as_deref(),
+            Some("success"),
+            "landing: {location}"
+        );
+        let cookies = set_cookies(&response);
+        SignedIn {
+            jwt: cookie_value(&cookies, "auth_token").expect("auth_token cookie"),
+            refresh_cookie: cookie_value(&cookies, "auth_refresh").expect("auth_refresh cookie"),
+            location,
+            set_cookies: cookies,
+        }
+    }
+
+    pub async fn me_bearer(&self, jwt: &str) -> Response {
+        self.client
+            .get(self.url("/api/auth/me"))
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn me_cookie(&self, jwt: &str) -> Response {
+        self.client
+            .get(self.url("/api/auth/me"))
+            .header(header::COOKIE, format!("auth_token={jwt}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A POST as the browser's own frontend would send it with cookies.
+    pub fn same_site_post(&self, path: &str, cookies: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .header(header::COOKIE, cookies)
+            .header(header::ORIGIN, FRONTEND)
+            .header("X-Requested-With", "fetch")
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(self.db.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}

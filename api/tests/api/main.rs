@@ -1,0 +1,17 @@
+//! The api's integration tests: one binary, a real api on port 0 per test, a fresh SQLite file or
+//! PostgreSQL database per test, and the Patreon mock over real HTTP.
+//!
+//! PostgreSQL variants run when `TEST_POSTGRES_URL` is set (CI sets it); without it they say so
+//! and pass, unless `REQUIRE_POSTGRES=1`, which makes a missing database a failure.
+
+mod helpers;
+
+mod compat;
+mod jwt_attacks;
+mod logs;
+mod openapi;
+mod session;
+mod sign_in;
+mod sign_in_failures;
+mod storage;
+mod surface;
