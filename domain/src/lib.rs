@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod db;
 mod error;
 pub mod jwt;
+pub mod key_rotation;
 pub mod membership;
 pub mod patreon;
 pub mod patreon_tokens;

@@ -1,1 +1,87 @@
+//! The committed `openapi.json` is what the code generates (`cargo run -p api --bin gen-openapi`).
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
 use crate::helpers::*;
+
+#[test]
+fn the_committed_openapi_json_is_up_to_date() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json"))
+            .unwrap_or_default();
+    assert!(
+        committed == api::openapi::spec_json(),
+        "openapi.json is stale: run `cargo run -p api --bin gen-openapi` and commit the result"
+    );
+}
+
+#[test]
+fn every_operation_documents_its_responses_with_schemas() {
+    let spec: Value = serde_json::from_str(&api::openapi::spec_json()).unwrap();
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            assert!(!responses.is_empty(), "{method} {path}");
+            for (status, response) in responses {
+                let redirect_or_empty = status == "302" || status == "204";
+                assert!(
+                    redirect_or_empty || response["content"].is_object(),
+                    "{method} {path} {status} has no schema"
+                );
+            }
+        }
+    }
+    let me = &spec["paths"]["/api/auth/me"]["get"]["responses"];
+    let statuses: Vec<&String> = me.as_object().unwrap().keys().collect();
+    assert_eq!(statuses, ["200", "401", "500"]);
+}
+
+#[tokio::test]
+async fn the_service_serves_its_spec_and_docs_when_enabled() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let spec = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spec.status(), StatusCode::OK);
+    assert_eq!(
+        spec.json::<Value>().await.unwrap()["info"]["title"],
+        "patreon-gate"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/docs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    let off = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options::default().with("API_DOCS", "false"),
+    )
+    .await;
+    assert_eq!(
+        off.client
+            .get(off.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        off.client
+            .get(off.url("/docs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
