@@ -112,7 +112,7 @@ pub fn presented(req: &Request) -> Result<Presented<'_>, &'static str> {
 /// Verifies whatever credentials the request carries and loads the live session.
 pub async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
     let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
-    let creds = presented(req).map_err(|reason| reject(reason))?;
+    let creds = presented(req).map_err(reject)?;
     let (token, via) = match (&creds.bearer, &creds.cookie) {
         (Some(bearer), _) => (*bearer, Via::Bearer),
         (None, Some(cookie)) => (cookie.as_str(), Via::Cookie),

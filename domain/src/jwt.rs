@@ -50,13 +50,13 @@ impl fmt::Debug for JwtSecret {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwtSecretError {
     /// Empty. (An unset variable is the config loader's error, before this is called.)
-    #[error("JWT_SECRET is empty; set it to at least 32 random bytes")]
+    #[error("it is empty; set it to at least 32 random bytes")]
     Empty,
-    #[error("JWT_SECRET is too short; use at least 32 random bytes")]
+    #[error("it is too short; use at least 32 random bytes")]
     TooShort,
-    #[error("JWT_SECRET is a placeholder value; generate at least 32 random bytes")]
+    #[error("it is a placeholder value; generate at least 32 random bytes")]
     Placeholder,
-    #[error("JWT_SECRET is a single repeated character; generate at least 32 random bytes")]
+    #[error("it is a single repeated character; generate at least 32 random bytes")]
     RepeatedCharacter,
 }
 

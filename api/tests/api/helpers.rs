@@ -97,10 +97,6 @@ impl TestDb {
             }
         }
     }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
 }
 
 impl Drop for TestDb {
@@ -150,7 +146,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub client: reqwest::Client,
     pub settings: Arc<Settings>,
-    pub test_db: TestDb,
+    /// Dropped with the app: removes the SQLite file or drops the PostgreSQL database.
+    _test_db: TestDb,
 }
 
 /// A browser after signing in: its cookies and where it landed.
@@ -273,7 +270,7 @@ impl TestApp {
             db: state.db.clone(),
             client,
             settings: state.settings.clone(),
-            test_db,
+            _test_db: test_db,
         }
     }
 

@@ -13,5 +13,6 @@ mod openapi;
 mod session;
 mod sign_in;
 mod sign_in_failures;
+mod startup;
 mod storage;
 mod surface;

@@ -1,0 +1,31 @@
+# Multi-stage build for the api, worker and patreon-mock binaries.
+#   docker build --target api -t patreon-gate-api .
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p api -p worker -p patreon-mock \
+    && mkdir -p /out \
+    && cp target/release/api target/release/worker target/release/patreon-mock /out/
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home /app gate
+WORKDIR /app
+USER gate
+
+FROM runtime AS api
+COPY --from=build /out/api /usr/local/bin/api
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+ENTRYPOINT ["api"]
+
+FROM runtime AS worker
+COPY --from=build /out/worker /usr/local/bin/worker
+ENTRYPOINT ["worker"]
+
+FROM runtime AS patreon-mock
+COPY --from=build /out/patreon-mock /usr/local/bin/patreon-mock
+ENTRYPOINT ["patreon-mock"]
