@@ -133,8 +133,12 @@ pub async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
             return Err(reject("cookie and Bearer name different members"));
         }
     }
+    if let Some((session, user)) = state.auth_cache.get(&claims.sid, &claims.sub, now) {
+        return Ok(Principal { user, session, via });
+    }
     let found = domain::sessions::find_live(&state.db, &claims.sid, &claims.sub, now).await?;
     let (session, user) = found.ok_or_else(|| reject("session revoked or expired"))?;
+    state.auth_cache.put(&session, &user);
     Ok(Principal { user, session, via })
 }
 

@@ -2,6 +2,7 @@
 //! map the result; errors become HTTP in `error.rs` alone.
 
 pub mod auth;
+pub mod auth_cache;
 pub mod error;
 pub mod http;
 pub mod openapi;

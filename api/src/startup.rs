@@ -10,7 +10,7 @@ use poem::{
     middleware::{CatchPanic, CookieJarManager},
 };
 
-use crate::{http, openapi, routes, state::AppState};
+use crate::{auth_cache::AuthCache, http, openapi, routes, state::AppState};
 
 pub struct Application {
     port: u16,
@@ -25,7 +25,7 @@ impl Application {
         settings: Settings,
         listener: Option<std::net::TcpListener>,
     ) -> anyhow::Result<Self> {
-        let db = domain::db::connect(&settings.database_url)
+        let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
             .await
             .context("cannot open the database at DATABASE_URL")?;
         if settings.auto_migrate {
@@ -63,6 +63,7 @@ impl Application {
             rate_limiter: Arc::new(http::rate_limit::AuthRateLimiter::new(
                 settings.auth_rate_limit_per_minute,
             )),
+            auth_cache: Arc::new(AuthCache::new(settings.auth_cache_ttl)),
             settings: Arc::new(settings),
         };
         Ok(Self {
@@ -83,11 +84,16 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests for up to 10 s.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(routes::housekeeping::run(self.state.clone()));
+        let notifications = tokio::spawn(crate::auth_cache::follow_notifications(
+            self.state.db.clone(),
+            self.state.auth_cache.clone(),
+        ));
         let app = app(self.state);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
             .await;
         housekeeping.abort();
+        notifications.abort();
         result
     }
 }
@@ -120,6 +126,9 @@ pub fn app(state: AppState) -> impl Endpoint {
             .nest("/docs", docs.swagger_ui());
     }
     route
+        // Errors become responses before the cookie jar is applied, so an error can still
+        // clear or set cookies (e.g. a dead Patreon link signs the browser out).
+        .catch_all_error(http::errors::render_error)
         .with(CookieJarManager::new())
         .with(http::cors(&state.settings))
         .around(http::rate_limit::limit_auth_routes)

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use domain::{config::Settings, jwt::JwtKeys, patreon::PatreonClient};
 use sea_orm::DatabaseConnection;
 
-use crate::http::rate_limit::AuthRateLimiter;
+use crate::{auth_cache::AuthCache, http::rate_limit::AuthRateLimiter};
 
 /// Everything a handler needs, built once at start and shared (cheap to clone).
 #[derive(Clone)]
@@ -13,4 +13,5 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub settings: Arc<Settings>,
     pub rate_limiter: Arc<AuthRateLimiter>,
+    pub auth_cache: Arc<AuthCache>,
 }

@@ -54,6 +54,7 @@ pub struct CookieSettings {
 
 pub struct Settings {
     pub database_url: String,
+    pub database_max_connections: u32,
     pub redis_url: Option<SecretString>,
     pub jwt: JwtSettings,
     pub token_cipher: TokenCipher,
@@ -70,6 +71,8 @@ pub struct Settings {
     pub api_docs: bool,
     pub trust_proxy_headers: bool,
     pub auth_rate_limit_per_minute: u32,
+    /// How long a looked-up session may be served from memory (0 disables the cache).
+    pub auth_cache_ttl: Duration,
     pub membership: MembershipPolicy,
     pub stale_after: chrono::Duration,
 }
@@ -282,6 +285,8 @@ impl Settings {
             database_url: v
                 .optional("DATABASE_URL")
                 .unwrap_or_else(|| crate::db::DEFAULT_SQLITE_URL.into()),
+            // Small pools serve best on small machines: the database does the work, not waiting.
+            database_max_connections: v.parsed("DATABASE_MAX_CONNECTIONS", 10, "a whole number")?,
             redis_url: v.optional("REDIS_URL").map(SecretString::from),
             jwt,
             token_cipher,
@@ -303,6 +308,11 @@ impl Settings {
                 30,
                 "a whole number",
             )?,
+            auth_cache_ttl: Duration::from_millis(v.parsed(
+                "AUTH_CACHE_TTL_MS",
+                1000,
+                "a whole number of milliseconds",
+            )?),
             membership: MembershipPolicy {
                 grace_period: chrono::Duration::days(grace_days),
                 min_entitled_cents: v.parsed("MIN_ENTITLED_CENTS", 1, "a whole number of cents")?,

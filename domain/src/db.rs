@@ -8,16 +8,16 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 /// Used when `DATABASE_URL` is unset; `mode=rwc` creates the file on first start.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://./data/patreon-gate.db?mode=rwc";
 
-/// Opens a pool. For SQLite the parent directory is created, and WAL mode lets readers run
-/// alongside the writer.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+/// Opens a pool of at most `max_connections`. For SQLite the parent directory is created, and WAL
+/// mode lets readers run alongside the writer.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let is_sqlite = url.starts_with("sqlite:");
     if is_sqlite {
         create_sqlite_parent_dir(url);
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(if is_sqlite { 8 } else { 32 })
+        .max_connections(max_connections.max(1))
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))

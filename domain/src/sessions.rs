@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::auth_events::{self, AuthEvent};
 use crate::{Error, Result, secrets};
 
 /// How long a replaced refresh token still renews the JWT: two tabs refreshing at once must not
@@ -20,6 +21,12 @@ pub const REFRESH_REUSE_GRACE: Duration = Duration::seconds(60);
 pub struct NewSession {
     pub session: session::Model,
     pub refresh_token: SecretString,
+}
+
+/// The session a refresh token belongs to (its public prefix), if it is well formed.
+pub fn session_id_of(refresh_token: &SecretString) -> Option<&str> {
+    let (id, _) = refresh_token.expose_secret().split_once('.')?;
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
 fn new_refresh_token(session_id: &str) -> SecretString {
@@ -82,7 +89,7 @@ pub async fn revoke(db: &impl ConnectionTrait, session_id: &str, now: DateTime<U
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    auth_events::publish(db, AuthEvent::Session(session_id.to_owned())).await
 }
 
 /// Ends every sign-in of a user (fraud, a dead Patreon link, an admin's "sign out everywhere").
@@ -97,6 +104,7 @@ pub async fn revoke_all_for_user(
         .filter(session::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
+    auth_events::publish(db, AuthEvent::User(user_id)).await?;
     Ok(result.rows_affected)
 }
 
@@ -202,10 +210,12 @@ pub async fn purge_ended(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Resul
 /// (logout with an expired JWT).
 pub async fn revoke_if_refresh_matches(
     db: &impl ConnectionTrait,
-    session_id: &str,
     presented: &SecretString,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    let Some(session_id) = session_id_of(presented) else {
+        return Ok(false);
+    };
     let Some(s) = session::Entity::find_by_id(session_id).one(db).await? else {
         return Ok(false);
     };

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 
+use crate::auth_events::{self, AuthEvent};
 use crate::crypto::{TokenCipher, token_aad};
 use crate::membership::{self, AccessDecision, MembershipPolicy};
 use crate::patreon::{Identity, TokenGrant};
@@ -143,6 +144,7 @@ pub async fn record_sign_in(
     if decision.end_sessions {
         sessions::revoke_all_for_user(&txn, saved.id, now).await?;
     }
+    auth_events::publish(&txn, AuthEvent::User(saved.id)).await?;
     txn.commit().await?;
     tracing::info!(user_id = saved.id, granted = decision.granted, reason = ?decision.reason, "membership decided at sign-in");
     Ok(saved)

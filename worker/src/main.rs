@@ -16,7 +16,7 @@ async fn purge(db: &DatabaseConnection) -> anyhow::Result<u64> {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let db = domain::db::connect(&settings.database_url)
+    let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
         .await
         .context("cannot open the database at DATABASE_URL")?;
     match std::env::args().nth(1).as_deref().unwrap_or("run") {

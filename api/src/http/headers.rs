@@ -18,7 +18,7 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> Result<Resp
         headers.insert("X-Frame-Options", HeaderValue::from_static("DENY"));
         headers.insert(
             "Content-Security-Policy",
-            HeaderValue::from_static("default-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'"),
+            HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
         );
     }
     if response.status() == StatusCode::UNAUTHORIZED

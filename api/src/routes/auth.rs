@@ -1,7 +1,7 @@
 //! Signing in with Patreon: start (`login`), finish (`callback`), and the handoff exchange.
 
 use chrono::Utc;
-use domain::{secrets, sessions, sign_in, users};
+use domain::{auth_events::AuthEvent, secrets, sessions, sign_in, users};
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
 use url::Url;
@@ -140,6 +140,7 @@ impl AuthApi {
         };
         match signed_in.await {
             Ok((user, new_session, handoff)) => {
+                state.auth_cache.forget(&AuthEvent::User(user.id));
                 issue_access_token(&state, jar, &user, &new_session.session, true)?;
                 let refresh_max_age = (new_session.session.expires_at - now).num_seconds();
                 cookies::set_refresh(

@@ -16,5 +16,6 @@ pub async fn run(state: AppState) {
             (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
         }
         state.rate_limiter.shrink();
+        state.auth_cache.purge_stale();
     }
 }

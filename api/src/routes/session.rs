@@ -1,7 +1,7 @@
 //! The signed-in member: who they are (`me`), renewing the JWT (`refresh`) and signing out.
 
 use chrono::{DateTime, Duration, Utc};
-use domain::{patreon_tokens, sessions};
+use domain::{auth_events::AuthEvent, patreon_tokens, sessions};
 use entity::{session, user};
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -155,7 +155,14 @@ impl SessionApi {
         let (session, user, via_cookie) = match refresh_cookie(req) {
             Some(token) => {
                 auth::require_same_site_request(req, &state)?;
-                let r = sessions::rotate_refresh_token(&state.db, &token, now).await?;
+                let rotated = sessions::rotate_refresh_token(&state.db, &token, now).await;
+                if rotated.is_err() {
+                    // A reused token may just have revoked its session: stop serving it from memory.
+                    if let Some(id) = sessions::session_id_of(&token) {
+                        state.auth_cache.forget(&AuthEvent::Session(id.to_owned()));
+                    }
+                }
+                let r = rotated?;
                 if let Some(next) = &r.refresh_token {
                     let max_age = (r.session.expires_at - now).num_seconds();
                     cookies::set_refresh(
@@ -206,6 +213,7 @@ impl SessionApi {
                 }
                 Err(e) => {
                     if matches!(e, domain::Error::NeedsRelogin) {
+                        state.auth_cache.forget(&AuthEvent::User(user.id));
                         cookies::clear_sign_in(jar, &state.settings.cookie);
                     }
                     return Err(ApiError::from(e).into());
@@ -234,16 +242,18 @@ impl SessionApi {
         }
         if let Ok(principal) = auth::authenticate(req).await {
             sessions::revoke(&state.db, &principal.session.id, now).await?;
+            state
+                .auth_cache
+                .forget(&AuthEvent::Session(principal.session.id.clone()));
             tracing::info!(user_id = principal.user.id, "signed out");
         }
         if let Some(token) = refresh_cookie(req) {
             // An expired JWT still ends its session through the refresh cookie.
-            let session_id = token
-                .expose_secret()
-                .split_once('.')
-                .map(|(id, _)| id.to_owned());
-            if let Some(id) = session_id.filter(|id| id.len() == 32) {
-                sessions::revoke_if_refresh_matches(&state.db, &id, &token, now).await?;
+            if sessions::revoke_if_refresh_matches(&state.db, &token, now).await? {
+                let id = sessions::session_id_of(&token)
+                    .unwrap_or_default()
+                    .to_owned();
+                state.auth_cache.forget(&AuthEvent::Session(id));
             }
         }
         cookies::clear_sign_in(jar, &state.settings.cookie);
