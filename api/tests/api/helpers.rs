@@ -274,6 +274,11 @@ impl TestApp {
         }
     }
 
+    /// The database this app runs on, for a second app process sharing it.
+    pub fn database_url(&self) -> String {
+        self._test_db.url.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod cache;
 mod compat;
 mod jwt_attacks;
 mod logs;
