@@ -20,7 +20,7 @@ function row(label, value) {
 }
 
 function signedIn(me) {
-  const avatar = me.avatarUrl ? el("img", { src: me.avatarUrl, alt: "" }) : "";
+  const avatar = me.avatarUrl ? el("img", { src: me.avatarUrl, alt: "", onerror: (e) => e.target.remove() }) : "";
   const status = me.isPaidMember ? "Paying member" : me.membershipActive ? "Member (status being re-verified)" : "Not a paying member";
   card.replaceChildren(
     el("h2", {}, avatar, me.name || "Patreon member"),
