@@ -31,6 +31,43 @@ pub enum RefreshOutcome {
     RefreshedElsewhere,
 }
 
+/// What happened to the member's Patreon pair when their session was renewed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// Valid for longer than asked, refreshed now, or nothing to refresh.
+    Fresh,
+    /// Patreon could not be reached; the refresh waits for a later call.
+    Postponed,
+}
+
+/// Refreshes the member's Patreon pair if it expires within `within`, as part of renewing their
+/// session. A transient Patreon failure postpones the refresh: an outage never signs a member
+/// out. A dead link is `Error::NeedsRelogin` (their sessions have then ended).
+pub async fn keep_alive(
+    db: &impl ConnectionTrait,
+    patreon: &PatreonClient,
+    cipher: &TokenCipher,
+    u: &user::Model,
+    within: Duration,
+) -> Result<KeepAlive> {
+    if u.needs_relogin || u.refresh_token.is_none() {
+        // Nothing to refresh (e.g. a member imported without Patreon tokens).
+        return Ok(KeepAlive::Fresh);
+    }
+    match refresh_if_expiring(db, patreon, cipher, u.id, within).await {
+        Ok(_) => Ok(KeepAlive::Fresh),
+        Err(Error::Patreon(e)) if e.is_transient() => {
+            tracing::warn!(
+                user_id = u.id,
+                reason = e.kind(),
+                "Patreon token refresh postponed"
+            );
+            Ok(KeepAlive::Postponed)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Decrypts the stored access token of `u`.
 pub fn access_token(cipher: &TokenCipher, u: &user::Model) -> Result<SecretString> {
     let stored = u.access_token.as_deref().ok_or(Error::NeedsRelogin)?;
@@ -138,20 +175,12 @@ async fn refresh_with_lease(
             )?;
             let expires_at = now + Duration::from_std(grant.expires_in).unwrap_or(Duration::zero());
             // One statement: the pair, its expiry and the version move together or not at all.
-            user::Entity::update_many()
-                .col_expr(user::Column::AccessToken, Expr::value(access))
-                .col_expr(user::Column::RefreshToken, Expr::value(refresh))
-                .col_expr(user::Column::TokenExpiresAt, Expr::value(expires_at))
-                .col_expr(user::Column::TokenVersion, Expr::value(u.token_version + 1))
-                .col_expr(
-                    user::Column::TokenRefreshLeaseUntil,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
-                .col_expr(user::Column::UpdatedAt, Expr::value(now))
-                .filter(user::Column::Id.eq(u.id))
-                .filter(user::Column::TokenVersion.eq(u.token_version))
-                .exec(db)
-                .await?;
+            let pair = StoredPair {
+                access: Some(access),
+                refresh: Some(refresh),
+                expires_at: Some(expires_at),
+            };
+            write_pair(db, u, pair, false).await?;
             tracing::info!(user_id = u.id, "Patreon token refreshed");
             Ok(())
         }
@@ -175,30 +204,45 @@ async fn refresh_with_lease(
 /// sessions (the app may have been revoked at Patreon). Never retried.
 async fn mark_link_dead(db: &impl ConnectionTrait, u: &user::Model) -> Result<()> {
     let now = Utc::now();
+    let forgotten = StoredPair {
+        access: None,
+        refresh: None,
+        expires_at: None,
+    };
+    write_pair(db, u, forgotten, true).await?;
+    sessions::revoke_all_for_user(db, u.id, now).await?;
+    Ok(())
+}
+
+/// A token pair as stored: ciphertexts and the access token's expiry.
+struct StoredPair {
+    access: Option<String>,
+    refresh: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// Writes the pair, its expiry and the new version in one statement, releasing the lease; a
+/// no-op if someone else changed the row since `u` was read.
+async fn write_pair(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    pair: StoredPair,
+    needs_relogin: bool,
+) -> Result<()> {
     user::Entity::update_many()
-        .col_expr(
-            user::Column::AccessToken,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            user::Column::RefreshToken,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            user::Column::TokenExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(user::Column::NeedsRelogin, Expr::value(true))
+        .col_expr(user::Column::AccessToken, Expr::value(pair.access))
+        .col_expr(user::Column::RefreshToken, Expr::value(pair.refresh))
+        .col_expr(user::Column::TokenExpiresAt, Expr::value(pair.expires_at))
+        .col_expr(user::Column::NeedsRelogin, Expr::value(needs_relogin))
         .col_expr(user::Column::TokenVersion, Expr::value(u.token_version + 1))
         .col_expr(
             user::Column::TokenRefreshLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(user::Column::Id.eq(u.id))
         .filter(user::Column::TokenVersion.eq(u.token_version))
         .exec(db)
         .await?;
-    sessions::revoke_all_for_user(db, u.id, now).await?;
     Ok(())
 }

@@ -42,14 +42,10 @@ pub fn validate_return_to(raw: Option<&str>, frontend: &Url) -> Result<String> {
 
 /// Decodes `%XX` escapes twice, so `%252F%252F` is seen as `//` too.
 fn percent_decode_twice(raw: &str) -> String {
-    let once = url::form_urlencoded::parse(format!("x={}", raw.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    url::form_urlencoded::parse(format!("x={}", once.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    let once = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    percent_encoding::percent_decode_str(&once)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Records a pending sign-in and returns its `state` (stored only as a hash).

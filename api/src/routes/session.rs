@@ -1,7 +1,11 @@
 //! The signed-in member: who they are (`me`), renewing the JWT (`refresh`) and signing out.
 
 use chrono::{DateTime, Duration, Utc};
-use domain::{auth_events::AuthEvent, patreon_tokens, sessions};
+use domain::{
+    auth_events::AuthEvent,
+    patreon_tokens::{self, KeepAlive},
+    sessions,
+};
 use entity::{session, user};
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -124,6 +128,28 @@ pub fn issue_access_token(
     Ok(token)
 }
 
+/// Trades the refresh cookie for a rotated one (set on `jar`) and returns its session and user.
+async fn rotate(
+    state: &AppState,
+    jar: &CookieJar,
+    token: &SecretString,
+) -> Result<(session::Model, user::Model), ApiError> {
+    let now = Utc::now();
+    let rotated = sessions::rotate_refresh_token(&state.db, token, now).await;
+    if rotated.is_err() {
+        // A reused token may just have revoked its session: stop serving it from memory.
+        if let Some(id) = sessions::session_id_of(token) {
+            state.auth_cache.forget(&AuthEvent::Session(id.to_owned()));
+        }
+    }
+    let renewed = rotated?;
+    if let Some(next) = &renewed.refresh_token {
+        let max_age = (renewed.session.expires_at - now).num_seconds();
+        cookies::set_refresh(jar, next.expose_secret(), max_age, &state.settings.cookie);
+    }
+    Ok((renewed.session, renewed.user))
+}
+
 fn refresh_cookie(req: &Request) -> Option<SecretString> {
     req.cookie()
         .get(cookies::REFRESH_COOKIE)
@@ -151,73 +177,43 @@ impl SessionApi {
         jar: &CookieJar,
         req: &Request,
     ) -> Result<Json<Renewed>, RefreshError> {
-        let now = Utc::now();
         let (session, user, via_cookie) = match refresh_cookie(req) {
             Some(token) => {
                 auth::require_same_site_request(req, &state)?;
-                let rotated = sessions::rotate_refresh_token(&state.db, &token, now).await;
-                if rotated.is_err() {
-                    // A reused token may just have revoked its session: stop serving it from memory.
-                    if let Some(id) = sessions::session_id_of(&token) {
-                        state.auth_cache.forget(&AuthEvent::Session(id.to_owned()));
-                    }
-                }
-                let r = rotated?;
-                if let Some(next) = &r.refresh_token {
-                    let max_age = (r.session.expires_at - now).num_seconds();
-                    cookies::set_refresh(
-                        jar,
-                        next.expose_secret(),
-                        max_age,
-                        &state.settings.cookie,
-                    );
-                }
-                (r.session, r.user, true)
+                let (session, user) = rotate(&state, jar, &token).await?;
+                (session, user, true)
             }
             None => {
                 let principal = auth::authenticate(req).await?;
                 if principal.via == Via::Cookie {
                     auth::require_same_site_request(req, &state)?;
                 }
-                (
-                    principal.session,
-                    principal.user,
-                    principal.via == Via::Cookie,
-                )
+                let via_cookie = principal.via == Via::Cookie;
+                (principal.session, principal.user, via_cookie)
             }
         };
-        let message = if user.needs_relogin || user.refresh_token.is_none() {
-            // Nothing to refresh at Patreon (e.g. an imported member who never signed in here).
-            RENEWED.to_owned()
-        } else {
-            let cipher = &state.settings.token_cipher;
-            match patreon_tokens::refresh_if_expiring(
-                &state.db,
-                &state.patreon,
-                cipher,
-                user.id,
-                PATREON_REFRESH_WINDOW,
-            )
-            .await
-            {
-                Ok(_) => RENEWED.to_owned(),
-                Err(domain::Error::Patreon(e)) if e.is_transient() => {
-                    tracing::warn!(
-                        user_id = user.id,
-                        reason = e.kind(),
-                        "Patreon token refresh postponed"
-                    );
-                    format!(
-                        "{RENEWED} Patreon is unreachable, so its token refresh will be retried later."
-                    )
+        let cipher = &state.settings.token_cipher;
+        let kept = patreon_tokens::keep_alive(
+            &state.db,
+            &state.patreon,
+            cipher,
+            &user,
+            PATREON_REFRESH_WINDOW,
+        )
+        .await;
+        let message = match kept {
+            Ok(KeepAlive::Fresh) => RENEWED.to_owned(),
+            Ok(KeepAlive::Postponed) => {
+                format!(
+                    "{RENEWED} Patreon is unreachable, so its token refresh will be retried later."
+                )
+            }
+            Err(e) => {
+                if matches!(e, domain::Error::NeedsRelogin) {
+                    state.auth_cache.forget(&AuthEvent::User(user.id));
+                    cookies::clear_sign_in(jar, &state.settings.cookie);
                 }
-                Err(e) => {
-                    if matches!(e, domain::Error::NeedsRelogin) {
-                        state.auth_cache.forget(&AuthEvent::User(user.id));
-                        cookies::clear_sign_in(jar, &state.settings.cookie);
-                    }
-                    return Err(ApiError::from(e).into());
-                }
+                return Err(ApiError::from(e).into());
             }
         };
         let token = issue_access_token(&state, jar, &user, &session, via_cookie)?;
