@@ -64,6 +64,9 @@ impl Application {
                 settings.auth_rate_limit_per_minute,
             )),
             auth_cache: Arc::new(AuthCache::new(settings.auth_cache_ttl)),
+            allowed_methods: Arc::new(http::headers::AllowedMethods::from_spec(
+                &openapi::spec_json(),
+            )),
             settings: Arc::new(settings),
         };
         Ok(Self {

@@ -3,7 +3,10 @@ use std::sync::Arc;
 use domain::{config::Settings, jwt::JwtKeys, patreon::PatreonClient};
 use sea_orm::DatabaseConnection;
 
-use crate::{auth_cache::AuthCache, http::rate_limit::AuthRateLimiter};
+use crate::{
+    auth_cache::AuthCache,
+    http::{headers::AllowedMethods, rate_limit::AuthRateLimiter},
+};
 
 /// Everything a handler needs, built once at start and shared (cheap to clone).
 #[derive(Clone)]
@@ -14,4 +17,5 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub rate_limiter: Arc<AuthRateLimiter>,
     pub auth_cache: Arc<AuthCache>,
+    pub allowed_methods: Arc<AllowedMethods>,
 }

@@ -9,6 +9,16 @@ pub async fn render_error(err: Error) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.to_response();
     }
+    if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        // Parameter names come from our spec, never from the request, so they are safe to name.
+        let code = match param.name {
+            "return_to" => "invalid_return_to",
+            "state" => "invalid_state",
+            _ => "invalid_parameter",
+        };
+        let message = format!("The `{}` parameter is missing or invalid.", param.name);
+        return ApiError::new(StatusCode::BAD_REQUEST, code, message).to_response();
+    }
     if err.is_from_response() {
         // A typed operation error: already our JSON body.
         return err.into_response();

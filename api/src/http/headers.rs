@@ -1,11 +1,43 @@
 //! Headers every response carries: no caching of anything personal, no referrer leaks, no framing.
 
+use std::collections::HashMap;
+
 use poem::{
     Endpoint, IntoResponse, Request, Response, Result, http::HeaderValue, http::StatusCode,
 };
 
+use crate::state::AppState;
+
+/// `Allow` values per path, for 405 answers (RFC 9110 requires the header).
+pub struct AllowedMethods(HashMap<String, String>);
+
+impl AllowedMethods {
+    /// Reads the documented operations from the OpenAPI spec, plus the demo page.
+    pub fn from_spec(spec_json: &str) -> Self {
+        let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+        let mut map: HashMap<String, String> = HashMap::from([
+            ("/".into(), "GET".into()),
+            ("/demo.js".into(), "GET".into()),
+        ]);
+        if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
+            for (path, ops) in paths {
+                let methods: Vec<String> = ops
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
+                    .unwrap_or_default();
+                map.insert(path.clone(), methods.join(", "));
+            }
+        }
+        Self(map)
+    }
+}
+
 pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> Result<Response> {
     let is_docs = req.uri().path().starts_with("/docs");
+    let allow = match req.data::<AppState>() {
+        Some(state) => state.allowed_methods.0.get(req.uri().path()).cloned(),
+        None => None,
+    };
     let mut response = next.call(req).await?.into_response();
     let headers = response.headers_mut();
     headers.insert("Cache-Control", HeaderValue::from_static("no-store"));
@@ -20,6 +52,11 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> Result<Resp
             "Content-Security-Policy",
             HeaderValue::from_static("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
         );
+    }
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(value) = allow.and_then(|a| HeaderValue::from_str(&a).ok())
+    {
+        response.headers_mut().insert("Allow", value);
     }
     if response.status() == StatusCode::UNAUTHORIZED
         && !response.headers().contains_key("WWW-Authenticate")

@@ -35,7 +35,7 @@ operation_errors!(CallbackError {
 #[derive(Object)]
 struct HandoffRequest {
     /// The `handoff` value from the post-sign-in redirect.
-    #[oai(validator(max_length = 128))]
+    #[oai(validator(pattern = "^[A-Za-z0-9_-]{16,128}$"))]
     handoff: String,
 }
 
@@ -47,6 +47,7 @@ struct TokenBody {
 
 operation_errors!(HandoffError {
     400 => BadRequest: "The handoff code is invalid, expired or already used.",
+    415 => UnsupportedMediaType: "The body is not `application/json`.",
     401 => Unauthorized: "The sign-in session has ended.",
     429 => TooManyRequests: "Too many attempts from this client.",
 });
@@ -70,6 +71,7 @@ impl AuthApi {
         state: Data<&AppState>,
         jar: &CookieJar,
         /// Path on the frontend to land on afterwards, e.g. `/posts/42`.
+        #[oai(validator(pattern = "^/", max_length = 1024))]
         return_to: Query<Option<String>>,
     ) -> Result<RedirectResponse, LoginError> {
         let return_to =

@@ -592,3 +592,40 @@ async fn every_kind_of_response_carries_the_security_headers() {
         assert!(response.headers().contains_key("x-request-id"), "{what}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_gets_405_with_the_allowed_methods() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for (method, path, allow) in [
+        ("TRACE", "/api/auth/me", "GET"),
+        ("GET", "/api/auth/logout", "POST"),
+        ("DELETE", "/healthz", "GET"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(response.headers()["allow"], allow, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_without_a_json_body_gets_a_documented_415() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = app
+        .client
+        .post(app.url("/api/auth/token"))
+        .body("handoff=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_media_type");
+    let spec: serde_json::Value = serde_json::from_str(&api::openapi::spec_json()).unwrap();
+    assert!(spec["paths"]["/api/auth/token"]["post"]["responses"]["415"].is_object());
+}

@@ -5,10 +5,10 @@
 //! tests use the real current time; the ±10 s margins absorb the test's own runtime.
 
 use super::*;
-use secrecy::SecretString;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::{Sha256, Sha384, Sha512};
 
