@@ -54,6 +54,17 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(SocketAddr::port))
             .context("listener has no TCP address")?;
+        let redis = match &settings.redis_url {
+            Some(url) => Some(
+                domain::redis::connect(url)
+                    .await
+                    .context("cannot reach Redis at REDIS_URL")?,
+            ),
+            None => None,
+        };
+        let shared_budget = redis
+            .clone()
+            .map(|r| (r, settings.redis_key_prefix.clone()));
         let patreon = PatreonClient::new(settings.patreon.clone())
             .context("cannot build the Patreon client")?;
         let state = AppState {
@@ -62,7 +73,9 @@ impl Application {
             jwt: Arc::new(JwtKeys::new(&settings.jwt)),
             rate_limiter: Arc::new(http::rate_limit::AuthRateLimiter::new(
                 settings.auth_rate_limit_per_minute,
+                shared_budget,
             )),
+            redis,
             auth_cache: Arc::new(AuthCache::new(settings.auth_cache_ttl)),
             allowed_methods: Arc::new(http::headers::AllowedMethods::from_spec(
                 &openapi::spec_json(),

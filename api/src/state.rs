@@ -12,6 +12,8 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// Present when `REDIS_URL` is set.
+    pub redis: Option<redis::aio::ConnectionManager>,
     pub patreon: PatreonClient,
     pub jwt: Arc<JwtKeys>,
     pub settings: Arc<Settings>,

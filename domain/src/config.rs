@@ -56,6 +56,8 @@ pub struct Settings {
     pub database_url: String,
     pub database_max_connections: u32,
     pub redis_url: Option<SecretString>,
+    /// Namespace of every Redis key this deployment writes.
+    pub redis_key_prefix: String,
     pub jwt: JwtSettings,
     pub token_cipher: TokenCipher,
     pub patreon: PatreonSettings,
@@ -288,6 +290,9 @@ impl Settings {
             // Small pools serve best on small machines: the database does the work, not waiting.
             database_max_connections: v.parsed("DATABASE_MAX_CONNECTIONS", 10, "a whole number")?,
             redis_url: v.optional("REDIS_URL").map(SecretString::from),
+            redis_key_prefix: v
+                .optional("REDIS_KEY_PREFIX")
+                .unwrap_or_else(|| "patreon-gate".into()),
             jwt,
             token_cipher,
             patreon,

@@ -11,6 +11,7 @@ pub mod key_rotation;
 pub mod membership;
 pub mod patreon;
 pub mod patreon_tokens;
+pub mod redis;
 pub mod secrets;
 pub mod sessions;
 pub mod sign_in;

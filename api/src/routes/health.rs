@@ -14,10 +14,10 @@ struct Status {
 
 #[derive(ApiResponse)]
 enum ReadyResponse {
-    /// The database answers.
+    /// The database (and Redis, when configured) answer.
     #[oai(status = 200)]
     Ready(Json<Status>),
-    /// The database does not answer.
+    /// The database or Redis does not answer.
     #[oai(status = 503)]
     NotReady(Json<Status>),
 }
@@ -32,19 +32,26 @@ impl HealthApi {
         })
     }
 
-    /// Readiness: the database is reachable.
+    /// Readiness: the database is reachable, and Redis too when `REDIS_URL` is set.
     #[oai(path = "/readyz", method = "get")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
-        match state.db.ping().await {
-            Ok(()) => ReadyResponse::Ready(Json(Status {
-                status: "ok".into(),
-            })),
-            Err(e) => {
-                tracing::warn!(error = %e, "readiness check failed");
-                ReadyResponse::NotReady(Json(Status {
-                    status: "database unreachable".into(),
-                }))
-            }
+        let not_ready = |what: &str| {
+            ReadyResponse::NotReady(Json(Status {
+                status: format!("{what} unreachable"),
+            }))
+        };
+        if let Err(e) = state.db.ping().await {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            return not_ready("database");
         }
+        if let Some(redis) = &state.redis
+            && let Err(e) = domain::redis::ping(redis).await
+        {
+            tracing::warn!(error = %e, "readiness: Redis unreachable");
+            return not_ready("redis");
+        }
+        ReadyResponse::Ready(Json(Status {
+            status: "ok".into(),
+        }))
     }
 }

@@ -222,6 +222,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
+        Self::try_spawn_with(backend, options)
+            .await
+            .expect("build the api")
+    }
+
+    /// Like `spawn_with`, but returns the start-up error instead of panicking.
+    pub async fn try_spawn_with(backend: Backend, options: Options) -> Result<TestApp, String> {
         crate::logs::capture();
         let mock = MockPatreon::start(MockConfig {
             campaign_id: CAMPAIGN_ID.into(),
@@ -257,21 +264,21 @@ impl TestApp {
             Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid");
         let app = Application::build(settings, Some(listener))
             .await
-            .expect("build the api");
+            .map_err(|e| format!("{e:#}"))?;
         let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        TestApp {
+        Ok(TestApp {
             address: format!("http://127.0.0.1:{port}"),
             mock,
             db: state.db.clone(),
             client,
             settings: state.settings.clone(),
             _test_db: test_db,
-        }
+        })
     }
 
     /// The database this app runs on, for a second app process sharing it.

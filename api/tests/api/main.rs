@@ -11,6 +11,7 @@ mod compat;
 mod jwt_attacks;
 mod logs;
 mod openapi;
+mod redis;
 mod session;
 mod sign_in;
 mod sign_in_failures;
