@@ -30,6 +30,8 @@ const IDENTITY_QUERY: &[(&str, &str)] = &[
 ];
 
 /// A fresh pair from the token endpoint. Both tokens are single use at Patreon.
+/// `Debug` shows no token: `SecretString` redacts itself.
+#[derive(Debug)]
 pub struct TokenGrant {
     pub access_token: SecretString,
     pub refresh_token: SecretString,

@@ -7,3 +7,6 @@ pub mod resources;
 pub use client::{PatreonClient, TokenGrant};
 pub use error::PatreonError;
 pub use resources::Identity;
+
+#[cfg(test)]
+mod client_tests;
