@@ -21,6 +21,8 @@ pub enum Error {
     NeedsRelogin,
     #[error("the return path is not a relative path on the frontend")]
     InvalidReturnTo,
+    #[error("no such user")]
+    UnknownUser,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,6 +9,7 @@ mod error;
 pub mod jwt;
 pub mod key_rotation;
 pub mod membership;
+pub mod membership_checks;
 pub mod patreon;
 pub mod patreon_tokens;
 pub mod redis;
@@ -17,5 +18,6 @@ pub mod sessions;
 pub mod sign_in;
 pub mod telemetry;
 pub mod users;
+pub mod verification;
 
 pub use error::{Error, Result};

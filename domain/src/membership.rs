@@ -138,6 +138,26 @@ pub enum AccessReason {
     NeverPledged,
 }
 
+impl AccessReason {
+    /// Stable snake_case name, as stored in the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoMembership => "no_membership",
+            Self::Fraud => "fraud",
+            Self::Refunded => "refunded",
+            Self::FreeTrialNotAllowed => "free_trial_not_allowed",
+            Self::ActiveEntitled => "active_entitled",
+            Self::BillingGrace => "billing_grace",
+            Self::ActiveNotEntitled => "active_not_entitled",
+            Self::DeclinedInGrace => "declined_in_grace",
+            Self::DeclinedGraceOver => "declined_grace_over",
+            Self::FormerPaidThrough => "former_paid_through",
+            Self::Former => "former",
+            Self::NeverPledged => "never_pledged",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AccessDecision {
     pub granted: bool,

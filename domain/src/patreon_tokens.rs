@@ -90,6 +90,33 @@ pub async fn refresh_if_expiring(
     user_id: i64,
     within: Duration,
 ) -> Result<RefreshOutcome> {
+    let due = |u: &user::Model| {
+        u.token_expires_at
+            .is_none_or(|at| at <= Utc::now() + within)
+    };
+    refresh_while(db, patreon, cipher, user_id, due).await
+}
+
+/// Refreshes the pair Patreon just refused (401), unless it changed since `seen` was read: then
+/// another process already refreshed it and the caller should retry with the new token.
+pub async fn refresh_refused(
+    db: &impl ConnectionTrait,
+    patreon: &PatreonClient,
+    cipher: &TokenCipher,
+    seen: &user::Model,
+) -> Result<RefreshOutcome> {
+    let unchanged = |u: &user::Model| u.token_version == seen.token_version;
+    refresh_while(db, patreon, cipher, seen.id, unchanged).await
+}
+
+/// Refreshes while `due` holds for the stored row, one process at a time.
+async fn refresh_while(
+    db: &impl ConnectionTrait,
+    patreon: &PatreonClient,
+    cipher: &TokenCipher,
+    user_id: i64,
+    due: impl Fn(&user::Model) -> bool,
+) -> Result<RefreshOutcome> {
     let mut waited = false;
     let deadline = Utc::now() + LEASE;
     loop {
@@ -98,7 +125,7 @@ pub async fn refresh_if_expiring(
         if u.needs_relogin || u.refresh_token.is_none() {
             return Err(Error::NeedsRelogin);
         }
-        if u.token_expires_at.is_some_and(|at| at > now + within) {
+        if !due(&u) {
             return Ok(if waited {
                 RefreshOutcome::RefreshedElsewhere
             } else {
@@ -202,7 +229,7 @@ async fn refresh_with_lease(
 
 /// Patreon will not take this refresh token again: forget the pair, flag the user, end their
 /// sessions (the app may have been revoked at Patreon). Never retried.
-async fn mark_link_dead(db: &impl ConnectionTrait, u: &user::Model) -> Result<()> {
+pub(crate) async fn mark_link_dead(db: &impl ConnectionTrait, u: &user::Model) -> Result<()> {
     let now = Utc::now();
     let forgotten = StoredPair {
         access: None,

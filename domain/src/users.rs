@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use crate::auth_events::{self, AuthEvent};
 use crate::crypto::{TokenCipher, token_aad};
 use crate::membership::{self, AccessDecision, MembershipPolicy};
+use crate::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, TokenGrant};
 use crate::{Result, sessions};
 
@@ -41,7 +42,7 @@ pub fn encrypt_tokens(
 }
 
 /// Applies a fresh identity check to a row (profile, membership, decision).
-fn apply_identity(
+pub(crate) fn apply_identity(
     row: &mut user::ActiveModel,
     identity: &Identity,
     decision: AccessDecision,
@@ -137,10 +138,25 @@ pub async fn record_sign_in(
     row.token_version = Set(existing.as_ref().map_or(0, |u| u.token_version + 1));
     row.token_refresh_lease_until = Set(None);
     row.needs_relogin = Set(false);
-    let saved = match existing {
+    let saved = match &existing {
         Some(_) => row.update(&txn).await?,
         None => row.insert(&txn).await?,
     };
+    let outcome = match membership_checks::changed(existing.as_ref(), &saved) {
+        true => CheckOutcome::Changed,
+        false => CheckOutcome::Verified,
+    };
+    let audit = CheckRecord {
+        user_id: saved.id,
+        before: existing.as_ref(),
+        after: Some(&saved),
+        trigger: CheckTrigger::SignIn,
+        outcome,
+        reason: Some(decision.reason),
+        error: None,
+        at: now,
+    };
+    membership_checks::record(&txn, audit).await?;
     if decision.end_sessions {
         sessions::revoke_all_for_user(&txn, saved.id, now).await?;
     }

@@ -37,6 +37,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]
     pub sessions: HasMany<super::session::Entity>,
+    #[sea_orm(has_many)]
+    pub membership_checks: HasMany<super::membership_check::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_users;
 mod m20261128_000002_create_sign_in_tables;
+mod m20261128_000003_create_membership_checks;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_users::Migration),
             Box::new(m20261128_000002_create_sign_in_tables::Migration),
+            Box::new(m20261128_000003_create_membership_checks::Migration),
         ]
     }
 }

@@ -1,18 +1,61 @@
 //! The worker. For now it keeps the sign-in tables tidy and re-encrypts stored Patreon tokens
 //! after a key rotation; membership jobs arrive with the worker issue.
 //!
-//! Usage: `worker [run]` (periodic housekeeping), `worker purge` (once), `worker rotate-keys`.
+//! Usage: `worker [run]` (periodic housekeeping), `worker purge` (once), `worker rotate-keys`,
+//! `worker verify <patreon user id>` (check one member against Patreon now).
 
 use std::{process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use domain::config::Settings;
+use domain::{
+    config::Settings,
+    membership_checks::CheckTrigger,
+    patreon::PatreonClient,
+    verification::{Verification, Verifier},
+};
 use sea_orm::DatabaseConnection;
 
 async fn purge(db: &DatabaseConnection) -> anyhow::Result<u64> {
     let now = chrono::Utc::now();
     Ok(domain::sign_in::purge_expired(db, now).await?
         + domain::sessions::purge_ended(db, now).await?)
+}
+
+/// `worker verify <patreon id>`: an operator's immediate recheck of one member.
+async fn verify(settings: &Settings, db: &DatabaseConnection) -> anyhow::Result<()> {
+    let patreon_id = std::env::args()
+        .nth(2)
+        .context("usage: worker verify <patreon user id>")?;
+    let user = domain::users::find_by_patreon_id(db, &patreon_id)
+        .await?
+        .with_context(|| format!("no member with Patreon id {patreon_id}"))?;
+    let patreon = PatreonClient::new(settings.patreon.clone())?;
+    let verifier = Verifier {
+        patreon: &patreon,
+        cipher: &settings.token_cipher,
+        policy: &settings.membership,
+        refresh_within: chrono::Duration::days(1),
+    };
+    match verifier.verify(db, user.id, CheckTrigger::Admin).await? {
+        Verification::Verified {
+            changed,
+            granted,
+            reason,
+        } => println!(
+            "{patreon_id}: {} ({}){}",
+            if granted {
+                "paying member"
+            } else {
+                "not a paying member"
+            },
+            reason.as_str(),
+            if changed { ", changed" } else { "" }
+        ),
+        Verification::NeedsRelogin => {
+            println!("{patreon_id}: needs to sign in again; last known status kept")
+        }
+    }
+    Ok(())
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -28,6 +71,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 report.reencrypted, report.skipped
             );
         }
+        "verify" => verify(&settings, &db).await?,
         "run" => {
             tracing::info!("worker running: housekeeping every 10 minutes");
             let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -41,7 +85,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
                 }
             }
         }
-        other => anyhow::bail!("unknown command {other:?}; use run, purge or rotate-keys"),
+        other => anyhow::bail!("unknown command {other:?}; use run, purge, rotate-keys or verify"),
     }
     Ok(())
 }

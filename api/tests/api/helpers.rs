@@ -7,18 +7,13 @@ use api::startup::Application;
 use domain::config::Settings;
 use patreon_mock::{MockConfig, MockPatreon, MockUser};
 use reqwest::{Response, StatusCode, header};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+pub use test_support::{Backend, TestDb, postgres_enabled};
 
 pub const CAMPAIGN_ID: &str = "1234560";
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 pub const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
 pub const FRONTEND: &str = "https://app.example.com";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// Runs an async test body on SQLite and on PostgreSQL, as `<name>::sqlite` and `<name>::postgres`.
 macro_rules! on_both_backends {
@@ -53,91 +48,6 @@ impl Options {
         self.vars.push((name, value.into()));
         self
     }
-}
-
-pub struct TestDb {
-    pub url: String,
-    backend: Backend,
-    name: String,
-    admin_url: Option<String>,
-}
-
-impl TestDb {
-    pub async fn create(backend: Backend) -> TestDb {
-        let name = format!("gate_test_{}", uuid::Uuid::new_v4().simple());
-        match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("{name}.db"));
-                TestDb {
-                    url: format!("sqlite://{}?mode=rwc", path.display()),
-                    backend,
-                    name,
-                    admin_url: None,
-                }
-            }
-            Backend::Postgres => {
-                let admin_url = postgres_url().expect("TEST_POSTGRES_URL");
-                let admin = Database::connect(&admin_url)
-                    .await
-                    .expect("connect to TEST_POSTGRES_URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
-                let (base, _) = admin_url
-                    .rsplit_once('/')
-                    .expect("postgres URL with a database");
-                TestDb {
-                    url: format!("{base}/{name}"),
-                    backend,
-                    name,
-                    admin_url: Some(admin_url),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match (&self.backend, &self.admin_url) {
-            (Backend::Sqlite, _) => {
-                let path = std::env::temp_dir().join(format!("{}.db", self.name));
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            (Backend::Postgres, Some(admin_url)) => {
-                let (admin_url, name) = (admin_url.clone(), self.name.clone());
-                // Dropping needs async I/O; do it on a small runtime of its own.
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .ok()?;
-                    rt.block_on(async {
-                        let admin = Database::connect(&admin_url).await.ok()?;
-                        admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await
-                            .ok()?;
-                        admin.close().await.ok()
-                    })
-                })
-                .join();
-            }
-            _ => {}
-        }
-    }
-}
-
-pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_POSTGRES_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
 }
 
 pub struct TestApp {
@@ -210,12 +120,7 @@ impl TestApp {
     }
 
     pub async fn spawn_if_postgres_with(options: Options) -> Option<TestApp> {
-        if postgres_url().is_none() {
-            assert!(
-                std::env::var("REQUIRE_POSTGRES").is_err(),
-                "REQUIRE_POSTGRES is set but TEST_POSTGRES_URL is not"
-            );
-            eprintln!("PostgreSQL variant skipped: set TEST_POSTGRES_URL to run it");
+        if !postgres_enabled() {
             return None;
         }
         Some(Self::spawn_with(Backend::Postgres, options).await)

@@ -1,0 +1,96 @@
+//! The audit trail: one row per membership check, whatever its outcome.
+
+use chrono::{DateTime, Utc};
+use entity::{membership_check, user};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+
+use crate::Result;
+use crate::membership::AccessReason;
+
+/// Why a check ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckTrigger {
+    SignIn,
+    Sweep,
+    Webhook,
+    Admin,
+    Member,
+}
+
+impl CheckTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign_in",
+            Self::Sweep => "sweep",
+            Self::Webhook => "webhook",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+}
+
+/// What a check came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// Patreon answered and nothing changed.
+    Verified,
+    /// Patreon answered and access or status changed.
+    Changed,
+    /// Patreon could not be asked or refused; the stored status was kept.
+    Failed,
+    /// Not checked (e.g. the member must sign in again first).
+    Skipped,
+}
+
+impl CheckOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Changed => "changed",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// One audit row. `before` is `None` for a member's first sign-in; `after` is `None` when
+/// nothing was written (failed or skipped checks).
+pub struct CheckRecord<'a> {
+    pub user_id: i64,
+    pub before: Option<&'a user::Model>,
+    pub after: Option<&'a user::Model>,
+    pub trigger: CheckTrigger,
+    pub outcome: CheckOutcome,
+    pub reason: Option<AccessReason>,
+    pub error: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn record(db: &impl ConnectionTrait, r: CheckRecord<'_>) -> Result<()> {
+    let row = membership_check::ActiveModel {
+        user_id: Set(r.user_id),
+        checked_at: Set(r.at),
+        trigger: Set(r.trigger.as_str().to_owned()),
+        outcome: Set(r.outcome.as_str().to_owned()),
+        old_active: Set(r.before.map(|u| u.membership_active)),
+        new_active: Set(r.after.map(|u| u.membership_active)),
+        old_patron_status: Set(r.before.and_then(|u| u.patron_status.clone())),
+        new_patron_status: Set(r.after.and_then(|u| u.patron_status.clone())),
+        access_reason: Set(r.reason.map(|reason| reason.as_str().to_owned())),
+        error: Set(r.error.map(str::to_owned)),
+        ..Default::default()
+    };
+    membership_check::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether a check that wrote `after` over `before` changed what matters to the member.
+pub fn changed(before: Option<&user::Model>, after: &user::Model) -> bool {
+    before.is_none_or(|b| {
+        b.membership_active != after.membership_active
+            || b.patron_status != after.patron_status
+            || b.tier_title != after.tier_title
+    })
+}

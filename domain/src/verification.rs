@@ -1,0 +1,215 @@
+//! Verifying one member against Patreon: the use case behind the sweep, webhook rechecks, the
+//! admin's "recheck now" and the member's own "recheck my status".
+//!
+//! Reads `/identity` with the member's own token (refreshed first when it expires soon, and once
+//! more if Patreon refuses it), applies the membership rule, stores the outcome and writes an
+//! audit row. A transient Patreon failure changes nothing and is returned for the caller to retry
+//! later; a dead link flags the member (`needs_relogin`) and keeps their last known status.
+
+use chrono::{Duration, Utc};
+use entity::user;
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, TransactionTrait,
+};
+
+use crate::auth_events::{self, AuthEvent};
+use crate::crypto::TokenCipher;
+use crate::membership::{self, AccessReason, MembershipPolicy};
+use crate::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
+use crate::patreon::{Identity, PatreonClient, PatreonError};
+use crate::{Error, Result, patreon_tokens, sessions, users};
+
+/// What a verification came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// Patreon answered; the stored membership matches it now.
+    Verified {
+        changed: bool,
+        granted: bool,
+        reason: AccessReason,
+    },
+    /// The member's Patreon link is dead; their last known status stands until it goes stale.
+    NeedsRelogin,
+}
+
+/// Everything a verification needs besides the database.
+pub struct Verifier<'a> {
+    pub patreon: &'a PatreonClient,
+    pub cipher: &'a TokenCipher,
+    pub policy: &'a MembershipPolicy,
+    /// Refresh the member's Patreon token first when it expires within this long.
+    pub refresh_within: Duration,
+}
+
+impl Verifier<'_> {
+    pub async fn verify(
+        &self,
+        db: &DatabaseConnection,
+        user_id: i64,
+        trigger: CheckTrigger,
+    ) -> Result<Verification> {
+        let before = user::Entity::find_by_id(user_id)
+            .one(db)
+            .await?
+            .ok_or(Error::UnknownUser)?;
+        let skip = |error: &'static str| CheckRecord {
+            user_id,
+            before: Some(&before),
+            after: None,
+            trigger,
+            outcome: CheckOutcome::Skipped,
+            reason: None,
+            error: Some(error),
+            at: Utc::now(),
+        };
+        if before.needs_relogin || before.access_token.is_none() {
+            membership_checks::record(db, skip("needs_relogin")).await?;
+            return Ok(Verification::NeedsRelogin);
+        }
+        match self.read_identity(db, &before).await {
+            Ok(identity) if identity.patreon_id == before.patreon_id => {
+                self.apply(db, &before, &identity, trigger).await
+            }
+            Ok(_) => {
+                self.fail(
+                    db,
+                    &before,
+                    trigger,
+                    Error::Patreon(PatreonError::BadResponse("identity of another user".into())),
+                )
+                .await
+            }
+            Err(e) => self.fail(db, &before, trigger, e).await,
+        }
+    }
+
+    /// `/identity` with a fresh token; one refresh-and-retry when Patreon refuses the token.
+    async fn read_identity(&self, db: &DatabaseConnection, u: &user::Model) -> Result<Identity> {
+        patreon_tokens::refresh_if_expiring(
+            db,
+            self.patreon,
+            self.cipher,
+            u.id,
+            self.refresh_within,
+        )
+        .await?;
+        let current = user::Entity::find_by_id(u.id)
+            .one(db)
+            .await?
+            .ok_or(Error::UnknownUser)?;
+        let token = patreon_tokens::access_token(self.cipher, &current)?;
+        match self.patreon.identity(&token).await {
+            Err(PatreonError::Unauthorized) => {
+                patreon_tokens::refresh_refused(db, self.patreon, self.cipher, &current).await?;
+                let refreshed = user::Entity::find_by_id(u.id)
+                    .one(db)
+                    .await?
+                    .ok_or(Error::UnknownUser)?;
+                let token = patreon_tokens::access_token(self.cipher, &refreshed)?;
+                match self.patreon.identity(&token).await {
+                    // A fresh token refused too: the link is dead. Never loop.
+                    Err(PatreonError::Unauthorized) => {
+                        patreon_tokens::mark_link_dead(db, &refreshed).await?;
+                        Err(Error::NeedsRelogin)
+                    }
+                    other => Ok(other?),
+                }
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn apply(
+        &self,
+        db: &DatabaseConnection,
+        before: &user::Model,
+        identity: &Identity,
+        trigger: CheckTrigger,
+    ) -> Result<Verification> {
+        let now = Utc::now();
+        let decision = membership::decide(
+            identity.membership.as_ref(),
+            before.membership_active,
+            self.policy,
+            now,
+        );
+        let txn = db.begin().await?;
+        let mut row = before.clone().into_active_model();
+        users::apply_identity(&mut row, identity, decision, now);
+        let after = row.update(&txn).await?;
+        let changed = membership_checks::changed(Some(before), &after);
+        let outcome = if changed {
+            CheckOutcome::Changed
+        } else {
+            CheckOutcome::Verified
+        };
+        let audit = CheckRecord {
+            user_id: before.id,
+            before: Some(before),
+            after: Some(&after),
+            trigger,
+            outcome,
+            reason: Some(decision.reason),
+            error: None,
+            at: now,
+        };
+        membership_checks::record(&txn, audit).await?;
+        if decision.end_sessions {
+            sessions::revoke_all_for_user(&txn, before.id, now).await?;
+        }
+        auth_events::publish(&txn, AuthEvent::User(before.id)).await?;
+        txn.commit().await?;
+        tracing::info!(
+            user_id = before.id,
+            trigger = trigger.as_str(),
+            granted = decision.granted,
+            changed,
+            reason = decision.reason.as_str(),
+            "membership verified"
+        );
+        Ok(Verification::Verified {
+            changed,
+            granted: decision.granted,
+            reason: decision.reason,
+        })
+    }
+
+    /// Records a check that could not complete. The stored status is left as it was.
+    async fn fail(
+        &self,
+        db: &DatabaseConnection,
+        before: &user::Model,
+        trigger: CheckTrigger,
+        error: Error,
+    ) -> Result<Verification> {
+        let label = match &error {
+            Error::NeedsRelogin => "needs_relogin",
+            Error::Patreon(e) => e.kind(),
+            _ => "internal",
+        };
+        let audit = CheckRecord {
+            user_id: before.id,
+            before: Some(before),
+            after: None,
+            trigger,
+            outcome: CheckOutcome::Failed,
+            reason: None,
+            error: Some(label),
+            at: Utc::now(),
+        };
+        membership_checks::record(db, audit).await?;
+        tracing::warn!(
+            user_id = before.id,
+            trigger = trigger.as_str(),
+            error = label,
+            "membership check failed; status kept"
+        );
+        match error {
+            Error::NeedsRelogin => Ok(Verification::NeedsRelogin),
+            other => Err(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
