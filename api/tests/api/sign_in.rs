@@ -118,3 +118,30 @@ on_both_backends! {
         assert_eq!(me["membershipTier"], "Gold");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_not_verified_for_longer_than_stale_after_days_no_longer_counts_as_paid() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options::default().with("AUTH_CACHE_TTL_MS", "0"),
+    )
+    .await;
+    let id = app.active_patron("9301");
+    let signed_in = app.sign_in(&id).await;
+    use sea_orm::{EntityTrait, sea_query::Expr};
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(36);
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::LastChecked, Expr::value(long_ago))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let me: Value = app.me_bearer(&signed_in.jwt).await.json().await.unwrap();
+    assert_eq!(
+        me["membershipActive"], true,
+        "the last verified outcome is still reported"
+    );
+    assert_eq!(
+        me["isPaidMember"], false,
+        "but it is too old to grant access (STALE_AFTER_DAYS=35)"
+    );
+}
