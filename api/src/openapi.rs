@@ -3,16 +3,18 @@
 
 use poem_openapi::OpenApiService;
 
-use crate::routes::{auth::AuthApi, demo_page::DemoPage, health::HealthApi, session::SessionApi};
+use crate::routes::{
+    auth::AuthApi, demo_page::DemoPage, health::HealthApi, jobs::JobsApi, session::SessionApi,
+};
 
-pub type Apis = (AuthApi, SessionApi, HealthApi, DemoPage);
+pub type Apis = (AuthApi, SessionApi, JobsApi, HealthApi, DemoPage);
 
 pub const TITLE: &str = "patreon-gate";
 
 /// Built without any state, so the spec can be generated offline.
 pub fn spec_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, SessionApi, HealthApi, DemoPage),
+        (AuthApi, SessionApi, JobsApi, HealthApi, DemoPage),
         TITLE,
         env!("CARGO_PKG_VERSION"),
     )

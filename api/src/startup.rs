@@ -62,6 +62,9 @@ impl Application {
             ),
             None => None,
         };
+        let jobs = domain::jobs::JobQueue::open(&settings, redis.as_ref())
+            .await
+            .context("cannot open the job queue")?;
         let shared_budget = redis
             .clone()
             .map(|r| (r, settings.redis_key_prefix.clone()));
@@ -76,6 +79,7 @@ impl Application {
                 shared_budget,
             )),
             redis,
+            jobs,
             auth_cache: Arc::new(AuthCache::new(settings.auth_cache_ttl)),
             allowed_methods: Arc::new(http::headers::AllowedMethods::from_spec(
                 &openapi::spec_json(),

@@ -14,6 +14,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Present when `REDIS_URL` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// Where background jobs are pushed (Redis, or the embedded SQLite queue).
+    pub jobs: domain::jobs::JobQueue,
     pub patreon: PatreonClient,
     pub jwt: Arc<JwtKeys>,
     pub settings: Arc<Settings>,

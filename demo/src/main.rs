@@ -1,6 +1,7 @@
 //! One command, a working service: `cargo run -p demo` starts the Patreon mock (with demo
-//! members) and the api on embedded defaults (SQLite under ./data), then prints where to click
-//! "Sign in with Patreon". Secrets are generated once and kept in ./data/demo-secrets.env.
+//! members), the api and the worker on embedded defaults (SQLite and the SQLite job queue under
+//! ./data), then prints where to click "Sign in with Patreon". Secrets are generated once and
+//! kept in ./data/demo-secrets.env.
 
 use std::{collections::HashMap, path::Path};
 
@@ -89,6 +90,18 @@ async fn main() -> anyhow::Result<()> {
         std::env::var(k).ok().or_else(|| vars.get(k).cloned())
     })?;
     let app = api::startup::Application::build(settings, None).await?;
+    // The worker runs in this process too, on the same embedded queue and database.
+    let state = app.state().clone();
+    let worker = worker::WorkerCtx {
+        db: state.db.clone(),
+        patreon: state.patreon.clone(),
+        settings: state.settings.clone(),
+    };
+    let worker = tokio::spawn(worker::startup::run(
+        worker,
+        state.jobs.clone(),
+        std::future::pending(),
+    ));
 
     println!();
     println!("  patreon-gate demo is running");
@@ -101,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!();
     app.run_until_stopped().await?;
+    worker.abort();
     mock.shutdown().await;
     Ok(())
 }

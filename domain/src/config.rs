@@ -58,6 +58,8 @@ pub struct Settings {
     pub redis_url: Option<SecretString>,
     /// Namespace of every Redis key this deployment writes.
     pub redis_key_prefix: String,
+    /// The embedded job queue's SQLite file, used when `REDIS_URL` is unset.
+    pub queue_sqlite_url: String,
     pub jwt: JwtSettings,
     pub token_cipher: TokenCipher,
     pub patreon: PatreonSettings,
@@ -293,6 +295,9 @@ impl Settings {
             redis_key_prefix: v
                 .optional("REDIS_KEY_PREFIX")
                 .unwrap_or_else(|| "patreon-gate".into()),
+            queue_sqlite_url: v
+                .optional("QUEUE_SQLITE_URL")
+                .unwrap_or_else(|| crate::jobs::DEFAULT_QUEUE_SQLITE_URL.into()),
             jwt,
             token_cipher,
             patreon,

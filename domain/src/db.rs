@@ -38,7 +38,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     migration::Migrator::up(db, None).await
 }
 
-fn create_sqlite_parent_dir(url: &str) {
+pub(crate) fn create_sqlite_parent_dir(url: &str) {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");

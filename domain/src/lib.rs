@@ -6,6 +6,8 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 mod error;
+pub mod job_requests;
+pub mod jobs;
 pub mod jwt;
 pub mod key_rotation;
 pub mod membership;

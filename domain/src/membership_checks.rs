@@ -8,7 +8,8 @@ use crate::Result;
 use crate::membership::AccessReason;
 
 /// Why a check ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CheckTrigger {
     SignIn,
     Sweep,

@@ -39,6 +39,8 @@ pub struct Model {
     pub sessions: HasMany<super::session::Entity>,
     #[sea_orm(has_many)]
     pub membership_checks: HasMany<super::membership_check::Entity>,
+    #[sea_orm(has_many, relation_enum = "JobRequests", from = "id", to = "user_id")]
+    pub job_requests: HasMany<super::job_request::Entity>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

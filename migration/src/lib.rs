@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_users;
 mod m20261128_000002_create_sign_in_tables;
 mod m20261128_000003_create_membership_checks;
+mod m20261128_000004_create_job_requests;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_users::Migration),
             Box::new(m20261128_000002_create_sign_in_tables::Migration),
             Box::new(m20261128_000003_create_membership_checks::Migration),
+            Box::new(m20261128_000004_create_job_requests::Migration),
         ]
     }
 }

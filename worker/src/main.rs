@@ -1,19 +1,22 @@
-//! The worker. For now it keeps the sign-in tables tidy and re-encrypts stored Patreon tokens
-//! after a key rotation; membership jobs arrive with the worker issue.
+//! The worker binary: runs queued jobs, and operator commands.
 //!
-//! Usage: `worker [run]` (periodic housekeeping), `worker purge` (once), `worker rotate-keys`,
-//! `worker verify <patreon user id>` (check one member against Patreon now).
+//! Usage: `worker [run]` (queued jobs and periodic housekeeping), `worker purge` (once),
+//! `worker rotate-keys`, `worker verify <patreon user id>` (check one member against Patreon now).
 
 use std::{process::ExitCode, time::Duration};
 
 use anyhow::Context;
+use std::sync::Arc;
+
 use domain::{
     config::Settings,
+    jobs::JobQueue,
     membership_checks::CheckTrigger,
     patreon::PatreonClient,
     verification::{Verification, Verifier},
 };
 use sea_orm::DatabaseConnection;
+use worker::WorkerCtx;
 
 async fn purge(db: &DatabaseConnection) -> anyhow::Result<u64> {
     let now = chrono::Utc::now();
@@ -58,6 +61,51 @@ async fn verify(settings: &Settings, db: &DatabaseConnection) -> anyhow::Result<
     Ok(())
 }
 
+/// `worker [run]`: runs queued jobs and periodic housekeeping until SIGTERM or Ctrl-C.
+async fn run_jobs(settings: Settings, db: DatabaseConnection) -> anyhow::Result<()> {
+    let redis = match &settings.redis_url {
+        Some(url) => Some(
+            domain::redis::connect(url)
+                .await
+                .context("cannot reach Redis at REDIS_URL")?,
+        ),
+        None => None,
+    };
+    let queue = JobQueue::open(&settings, redis.as_ref()).await?;
+    let ctx = WorkerCtx {
+        patreon: PatreonClient::new(settings.patreon.clone())?,
+        db: db.clone(),
+        settings: Arc::new(settings),
+    };
+    let housekeeping = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match purge(&db).await {
+                Ok(n) => tracing::info!(removed = n, "housekeeping done"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
+    tracing::info!("worker running");
+    let result = worker::startup::run(ctx, queue, shutdown_signal()).await;
+    housekeeping.abort();
+    result
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! { r = tokio::signal::ctrl_c() => r, _ = term.recv() => Ok(()) }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
         .await
@@ -72,19 +120,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             );
         }
         "verify" => verify(&settings, &db).await?,
-        "run" => {
-            tracing::info!("worker running: housekeeping every 10 minutes");
-            let mut tick = tokio::time::interval(Duration::from_secs(600));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => match purge(&db).await {
-                        Ok(n) => tracing::info!(removed = n, "housekeeping done"),
-                        Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
-                    },
-                    _ = tokio::signal::ctrl_c() => break,
-                }
-            }
-        }
+        "run" => run_jobs(settings, db).await?,
         other => anyhow::bail!("unknown command {other:?}; use run, purge, rotate-keys or verify"),
     }
     Ok(())

@@ -58,6 +58,8 @@ pub struct TestApp {
     pub settings: Arc<Settings>,
     /// Dropped with the app: removes the SQLite file or drops the PostgreSQL database.
     _test_db: TestDb,
+    /// The embedded job queue's file (used when the app has no Redis).
+    _queue_db: TestDb,
 }
 
 /// A browser after signing in: its cookies and where it landed.
@@ -142,10 +144,12 @@ impl TestApp {
         .await
         .expect("start the Patreon mock");
         let test_db = TestDb::create(backend).await;
+        let queue_db = TestDb::create(Backend::Sqlite).await;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();
         let mut vars: HashMap<&str, String> = HashMap::from([
             ("DATABASE_URL", test_db.url.clone()),
+            ("QUEUE_SQLITE_URL", queue_db.url.clone()),
             ("JWT_SECRET", JWT_SECRET.into()),
             ("TOKEN_ENCRYPTION_KEY", ENCRYPTION_KEY.into()),
             ("PATREON_CLIENT_ID", "mock-client-id".into()),
@@ -183,12 +187,34 @@ impl TestApp {
             client,
             settings: state.settings.clone(),
             _test_db: test_db,
+            _queue_db: queue_db,
         })
     }
 
     /// The database this app runs on, for a second app process sharing it.
     pub fn database_url(&self) -> String {
         self._test_db.url.clone()
+    }
+
+    /// Runs a worker process's job loop in this test, on the app's queue and database.
+    pub async fn start_worker(&self) {
+        let redis = match &self.settings.redis_url {
+            Some(url) => Some(
+                domain::redis::connect(url)
+                    .await
+                    .expect("worker reaches Redis"),
+            ),
+            None => None,
+        };
+        let queue = domain::jobs::JobQueue::open(&self.settings, redis.as_ref())
+            .await
+            .expect("worker opens the queue");
+        let ctx = worker::WorkerCtx {
+            db: self.db.clone(),
+            patreon: domain::patreon::PatreonClient::new(self.settings.patreon.clone()).unwrap(),
+            settings: self.settings.clone(),
+        };
+        tokio::spawn(worker::startup::run(ctx, queue, std::future::pending()));
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -8,6 +8,7 @@ mod helpers;
 
 mod cache;
 mod compat;
+mod jobs;
 mod jwt_attacks;
 mod logs;
 mod openapi;

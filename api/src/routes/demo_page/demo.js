@@ -32,8 +32,31 @@ function signedIn(me) {
       ...row("Last checked", me.lastChecked ? new Date(me.lastChecked).toLocaleString() : "never"),
       ...(me.needsRelogin ? row("Action needed", "Sign in with Patreon again") : []),
     ),
+    el("p", { id: "recheck-status", className: "muted" }),
+    el("button", { className: "button", id: "recheck", onclick: recheck }, "Recheck my status"), " ",
     el("button", { className: "button secondary", id: "sign-out", onclick: signOut }, "Sign out"),
   );
+}
+
+async function recheck() {
+  const note = document.getElementById("recheck-status");
+  const response = await fetch("/api/auth/recheck", { method: "POST", credentials: "include", headers: { "X-Requested-With": "fetch" } });
+  if (response.status !== 202) {
+    note.textContent = (await response.json()).message;
+    return;
+  }
+  note.textContent = "Checking with Patreon…";
+  const location = response.headers.get("Location");
+  for (let i = 0; i < 50; i++) {
+    const job = await (await fetch(location, { credentials: "include" })).json();
+    if (job.status === "succeeded" || job.status === "failed") {
+      await load();
+      document.getElementById("recheck-status").textContent =
+        job.status === "succeeded" ? "Checked with Patreon just now." : "Patreon could not be reached; try again later.";
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function signOut() {

@@ -1,0 +1,184 @@
+//! A member's "recheck my status" and the status of such jobs.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::{
+    auth_events::AuthEvent,
+    job_requests::{self, Requested},
+    jobs::Job,
+    membership_checks::CheckTrigger,
+};
+use entity::job_request;
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+
+use super::ApiTags;
+use crate::{
+    auth::{self, MemberAuth, Via},
+    error::{ApiError, operation_errors},
+    state::AppState,
+};
+
+/// How soon after a finished recheck a member may ask again.
+const RECHECK_COOLDOWN: Duration = Duration::seconds(60);
+
+pub struct JobsApi;
+
+/// A background job someone waits for.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct JobStatus {
+    id: String,
+    /// `verify_membership`.
+    kind: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    status: String,
+    /// What the job found: `paying_member`, `not_a_paying_member` or `needs_relogin`.
+    result: Option<String>,
+    /// Why it failed, e.g. `unavailable` (Patreon) or `rate_limited`.
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<job_request::Model> for JobStatus {
+    fn from(j: job_request::Model) -> Self {
+        Self {
+            id: j.id,
+            kind: j.kind,
+            status: j.status,
+            result: j.result,
+            error: j.error,
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+struct Accepted {
+    job_id: String,
+    status: String,
+}
+
+#[derive(ApiResponse)]
+enum RecheckResponse {
+    /// The recheck is queued (or one already was); follow `Location` for its status.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>, #[oai(header = "Location")] String),
+}
+
+operation_errors!(RecheckError {
+    401 => Unauthorized: "Not signed in.",
+    403 => Forbidden: "Cookie-authenticated request without `X-Requested-With` or from a foreign `Origin`.",
+    429 => TooManyRequests: "A recheck finished less than a minute ago; see `Retry-After`.",
+    503 => Unavailable: "The job queue is not reachable; nothing was queued.",
+});
+
+operation_errors!(JobStatusError {
+    401 => Unauthorized: "Not signed in.",
+    404 => NotFound: "No such job, or not yours.",
+});
+
+fn accepted(row: job_request::Model) -> RecheckResponse {
+    let location = format!("/api/jobs/{}", row.id);
+    RecheckResponse::Accepted(
+        Json(Accepted {
+            job_id: row.id,
+            status: row.status,
+        }),
+        location,
+    )
+}
+
+#[OpenApi(tag = "ApiTags::Session")]
+impl JobsApi {
+    /// Ask for your membership to be checked with Patreon now. At most one recheck runs at a
+    /// time per member, and a new one can start a minute after the last finished.
+    #[oai(path = "/api/auth/recheck", method = "post")]
+    async fn recheck(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: MemberAuth,
+    ) -> Result<RecheckResponse, RecheckError> {
+        let principal = auth.principal();
+        if principal.via == Via::Cookie {
+            auth::require_same_site_request(req, &state)?;
+        }
+        let user_id = principal.user.id;
+        let requested = job_requests::request_verification(
+            &state.db,
+            user_id,
+            user_id,
+            CheckTrigger::Member,
+            RECHECK_COOLDOWN,
+            Utc::now(),
+        )
+        .await?;
+        let row = match requested {
+            Requested::AlreadyOpen(row) => return Ok(accepted(row)),
+            Requested::TooSoon(wait) => return Err(too_soon(wait).into()),
+            Requested::New(row) => row,
+        };
+        let job = Job::VerifyMembership {
+            user_id,
+            trigger: CheckTrigger::Member,
+            request_id: Some(row.id.clone()),
+        };
+        if let Err(e) = state.jobs.push(job).await {
+            tracing::error!(error = %e, "cannot queue a recheck");
+            job_requests::mark_finished(&state.db, &row.id, Err("queue_unavailable")).await?;
+            return Err(ApiError::new(
+                poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                "queue_unavailable",
+                "The job queue is not reachable. Try again shortly.",
+            )
+            .into());
+        }
+        Ok(accepted(row))
+    }
+
+    /// The status of a job you asked for (admins see every job).
+    #[oai(path = "/api/jobs/:id", method = "get")]
+    async fn job(
+        &self,
+        state: Data<&AppState>,
+        auth: MemberAuth,
+        #[oai(validator(max_length = 64))] id: Path<String>,
+    ) -> Result<Json<JobStatus>, JobStatusError> {
+        let user = &auth.principal().user;
+        let is_admin = state.settings.admin_patreon_ids.contains(&user.patreon_id);
+        match job_requests::find(&state.db, &id).await? {
+            Some(job)
+                if job.user_id == user.id || job.requested_by == Some(user.id) || is_admin =>
+            {
+                if job.finished_at.is_some() {
+                    // Whoever polls a finished check reads the member next: make sure this
+                    // process does not answer from its cache (a worker on SQLite cannot notify).
+                    state.auth_cache.forget(&AuthEvent::User(job.user_id));
+                }
+                Ok(Json(job.into()))
+            }
+            _ => Err(ApiError::new(
+                poem::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "No such job.",
+            )
+            .into()),
+        }
+    }
+}
+
+fn too_soon(wait: Duration) -> ApiError {
+    ApiError::new(
+        poem::http::StatusCode::TOO_MANY_REQUESTS,
+        "recheck_too_soon",
+        format!(
+            "Your status was just checked. Try again in {} seconds.",
+            wait.num_seconds().max(1)
+        ),
+    )
+}

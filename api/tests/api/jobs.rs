@@ -1,0 +1,167 @@
+//! "Recheck my status": queued through the api, run by a worker, reported by the status
+//! endpoint; on the embedded SQLite queue and on Redis.
+
+use std::time::{Duration, Instant};
+
+use patreon_mock::MockMembership;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn recheck(app: &TestApp, jwt: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/auth/recheck"))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn status(app: &TestApp, jwt: &str, location: &str) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .get(app.url(location))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
+    let code = response.status();
+    (code, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the job until it has finished.
+async fn finished(app: &TestApp, jwt: &str, location: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, body) = status(app, jwt, location).await;
+        if body["status"] == "succeeded" || body["status"] == "failed" {
+            return body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "job never finished: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A member cancels at Patreon, asks for a recheck, and sees the change once the worker ran it.
+async fn a_recheck_runs_on_the_worker_and_updates_the_member(app: TestApp) {
+    let id = app.active_patron("6101");
+    let signed_in = app.sign_in(&id).await;
+    app.mock.set_membership(
+        &id,
+        CAMPAIGN_ID,
+        Some(MockMembership::former(&id, CAMPAIGN_ID)),
+    );
+
+    let response = recheck(&app, &signed_in.jwt).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = location(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/jobs/{}", body["jobId"].as_str().unwrap())
+    );
+    assert_eq!(body["status"], "queued");
+
+    // Asked again while it waits: the same job, not a second one.
+    let again: Value = recheck(&app, &signed_in.jwt).await.json().await.unwrap();
+    assert_eq!(again["jobId"], body["jobId"]);
+
+    app.start_worker().await;
+    let done = finished(&app, &signed_in.jwt, &location).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"], "not_a_paying_member");
+    assert!(done["startedAt"].is_string() && done["finishedAt"].is_string());
+
+    // Having seen the job finish, the member's next read is fresh (no waiting for the cache).
+    let me: Value = app.me_bearer(&signed_in.jwt).await.json().await.unwrap();
+    assert_eq!(me["isPaidMember"], false);
+
+    // Right after a finished check, another has to wait.
+    let too_soon = recheck(&app, &signed_in.jwt).await;
+    assert_eq!(too_soon.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        too_soon.json::<Value>().await.unwrap()["error"],
+        "recheck_too_soon"
+    );
+}
+
+on_both_backends! {
+    async fn a_recheck_on_the_embedded_queue(app) {
+        a_recheck_runs_on_the_worker_and_updates_the_member(app).await;
+    }
+
+    async fn a_job_is_visible_to_its_member_and_admins_only(app) {
+        let member = app.active_patron("6201");
+        let other = app.active_patron("6202");
+        let member_jwt = app.sign_in(&member).await.jwt;
+        let other_jwt = app.sign_in(&other).await.jwt;
+        let location = location(&recheck(&app, &member_jwt).await);
+        assert_eq!(status(&app, &member_jwt, &location).await.0, StatusCode::OK);
+        let (code, body) = status(&app, &other_jwt, &location).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"], "not_found");
+        assert_eq!(status(&app, &member_jwt, "/api/jobs/does-not-exist").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(app.client.get(app.url(&location)).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_every_members_job() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options::default().with("ADMIN_PATREON_IDS", "6302"),
+    )
+    .await;
+    let member = app.active_patron("6301");
+    let admin = app.active_patron("6302");
+    let member_jwt = app.sign_in(&member).await.jwt;
+    let admin_jwt = app.sign_in(&admin).await.jwt;
+    let location = location(&recheck(&app, &member_jwt).await);
+    assert_eq!(status(&app, &admin_jwt, &location).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_on_the_redis_queue() {
+    let Some(url) = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("REQUIRE_REDIS").is_err(),
+            "REQUIRE_REDIS is set but TEST_REDIS_URL is not"
+        );
+        return;
+    };
+    let prefix = format!("gate-test-{}", uuid::Uuid::new_v4().simple());
+    let options = Options::default()
+        .with("REDIS_URL", url)
+        .with("REDIS_KEY_PREFIX", prefix);
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await;
+    a_recheck_runs_on_the_worker_and_updates_the_member(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recheck_from_the_browser_needs_the_csrf_header() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let id = app.active_patron("6401");
+    let jwt = app.sign_in(&id).await.jwt;
+    let cookie = format!("auth_token={jwt}");
+    let bare = app
+        .client
+        .post(app.url("/api/auth/recheck"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    let same_site = app
+        .same_site_post("/api/auth/recheck", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), StatusCode::ACCEPTED);
+}

@@ -1,0 +1,105 @@
+//! Requests for a job someone waits for: recorded before the push, updated by the worker, read
+//! by the status endpoint. At most one open request per member and kind.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::job_request;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::Expr,
+};
+
+use crate::membership_checks::CheckTrigger;
+use crate::{Result, secrets};
+
+pub const VERIFY_MEMBERSHIP: &str = "verify_membership";
+const OPEN: [&str; 2] = ["queued", "running"];
+
+/// What asking for a recheck came to.
+pub enum Requested {
+    /// A new request, to be pushed.
+    New(job_request::Model),
+    /// One is already queued or running: report that one instead.
+    AlreadyOpen(job_request::Model),
+    /// The member's last check finished too recently; try again after this long.
+    TooSoon(Duration),
+}
+
+/// Records a verification request for `user_id`, unless one is open or the last one finished
+/// less than `cooldown` ago.
+pub async fn request_verification(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    requested_by: i64,
+    trigger: CheckTrigger,
+    cooldown: Duration,
+    now: DateTime<Utc>,
+) -> Result<Requested> {
+    let latest = job_request::Entity::find()
+        .filter(job_request::Column::UserId.eq(user_id))
+        .filter(job_request::Column::Kind.eq(VERIFY_MEMBERSHIP))
+        .order_by_desc(job_request::Column::CreatedAt)
+        .one(db)
+        .await?;
+    if let Some(latest) = latest {
+        if OPEN.contains(&latest.status.as_str()) {
+            return Ok(Requested::AlreadyOpen(latest));
+        }
+        let since = now - latest.finished_at.unwrap_or(latest.created_at);
+        if since < cooldown {
+            return Ok(Requested::TooSoon(cooldown - since));
+        }
+    }
+    let row = job_request::ActiveModel {
+        id: Set(secrets::random_id()),
+        kind: Set(VERIFY_MEMBERSHIP.to_owned()),
+        user_id: Set(user_id),
+        requested_by: Set(Some(requested_by)),
+        trigger: Set(trigger.as_str().to_owned()),
+        status: Set("queued".to_owned()),
+        result: Set(None),
+        error: Set(None),
+        created_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+    };
+    Ok(Requested::New(
+        job_request::Entity::insert(row)
+            .exec_with_returning(db)
+            .await?,
+    ))
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<job_request::Model>> {
+    Ok(job_request::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn mark_running(db: &impl ConnectionTrait, id: &str) -> Result<()> {
+    job_request::Entity::update_many()
+        .col_expr(job_request::Column::Status, Expr::value("running"))
+        .col_expr(job_request::Column::StartedAt, Expr::value(Utc::now()))
+        .filter(job_request::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records how the job ended: `Ok(result)` or `Err(error label)`.
+pub async fn mark_finished(
+    db: &impl ConnectionTrait,
+    id: &str,
+    outcome: std::result::Result<&str, &str>,
+) -> Result<()> {
+    let (status, result, error) = match outcome {
+        Ok(result) => ("succeeded", Some(result.to_owned()), None),
+        Err(error) => ("failed", None, Some(error.to_owned())),
+    };
+    job_request::Entity::update_many()
+        .col_expr(job_request::Column::Status, Expr::value(status))
+        .col_expr(job_request::Column::Result, Expr::value(result))
+        .col_expr(job_request::Column::Error, Expr::value(error))
+        .col_expr(job_request::Column::FinishedAt, Expr::value(Utc::now()))
+        .filter(job_request::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+/// A job someone waits for, and how it went.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "job_requests")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// `verify_membership`.
+    pub kind: String,
+    pub user_id: i64,
+    /// The user who asked (the member themself or an admin).
+    pub requested_by: Option<i64>,
+    pub trigger: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// What the job found, e.g. `paying_member` or `not_a_paying_member`.
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub started_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+    #[sea_orm(belongs_to, from = "user_id", to = "id", on_delete = "Cascade")]
+    pub user: BelongsTo<super::user::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}
