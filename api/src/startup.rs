@@ -54,14 +54,9 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(SocketAddr::port))
             .context("listener has no TCP address")?;
-        let redis = match &settings.redis_url {
-            Some(url) => Some(
-                domain::redis::connect(url)
-                    .await
-                    .context("cannot reach Redis at REDIS_URL")?,
-            ),
-            None => None,
-        };
+        let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+            .await
+            .context("cannot reach Redis at REDIS_URL")?;
         let jobs = domain::jobs::JobQueue::open(&settings, redis.as_ref())
             .await
             .context("cannot open the job queue")?;

@@ -19,6 +19,16 @@ pub async fn connect(url: &SecretString) -> Result<ConnectionManager, RedisError
     ConnectionManager::new_with_config(client, config).await
 }
 
+/// The process's Redis connection when `REDIS_URL` is set.
+pub async fn connect_if_configured(
+    url: Option<&SecretString>,
+) -> Result<Option<ConnectionManager>, RedisError> {
+    match url {
+        Some(url) => connect(url).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// `PING`, for readiness checks.
 pub async fn ping(conn: &ConnectionManager) -> Result<(), RedisError> {
     let mut conn = conn.clone();

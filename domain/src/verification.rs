@@ -19,6 +19,9 @@ use crate::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, PatreonClient, PatreonError};
 use crate::{Error, Result, patreon_tokens, sessions, users};
 
+/// How far ahead of expiry a check refreshes the member's Patreon token first.
+pub const REFRESH_AHEAD: Duration = Duration::days(1);
+
 /// What a verification came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verification {

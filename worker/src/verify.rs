@@ -1,11 +1,7 @@
 //! The *verify membership* job.
 
 use apalis::prelude::{AbortError, BoxDynError, Data};
-use domain::{
-    job_requests,
-    jobs::Job,
-    verification::{Verification, Verifier},
-};
+use domain::{job_requests, jobs::Job, verification::Verification};
 
 use crate::WorkerCtx;
 
@@ -27,13 +23,7 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
     if let Some(id) = &request_id {
         job_requests::mark_running(&ctx.db, id).await?;
     }
-    let verifier = Verifier {
-        patreon: &ctx.patreon,
-        cipher: &ctx.settings.token_cipher,
-        policy: &ctx.settings.membership,
-        refresh_within: chrono::Duration::days(1),
-    };
-    let outcome = verifier.verify(&ctx.db, user_id, trigger).await;
+    let outcome = ctx.verifier().verify(&ctx.db, user_id, trigger).await;
     let label = match &outcome {
         Ok(v) => Ok(result_label(*v)),
         Err(domain::Error::Patreon(e)) => Err(e.kind()),

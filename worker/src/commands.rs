@@ -1,0 +1,122 @@
+//! The `worker` binary's commands.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use domain::{
+    config::Settings, jobs::JobQueue, membership_checks::CheckTrigger, patreon::PatreonClient,
+    verification::Verification,
+};
+use sea_orm::DatabaseConnection;
+
+use crate::WorkerCtx;
+
+pub const USAGE: &str = "usage: worker [run | purge | rotate-keys | verify <patreon user id>]";
+
+/// Runs the command named by `args` (the program's arguments without its name).
+pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()> {
+    let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .context("cannot open the database at DATABASE_URL")?;
+    match args.first().map(String::as_str).unwrap_or("run") {
+        "run" => run(context(settings, db)?).await,
+        "purge" => {
+            println!("removed {} expired rows", purge(&db).await?);
+            Ok(())
+        }
+        "rotate-keys" => {
+            let report = domain::key_rotation::reencrypt_all(&db, &settings.token_cipher).await?;
+            println!(
+                "re-encrypted {} users' tokens ({} changed concurrently and were left as they are)",
+                report.reencrypted, report.skipped
+            );
+            Ok(())
+        }
+        "verify" => {
+            let patreon_id = args.get(1).context(USAGE)?;
+            verify(&context(settings, db)?, patreon_id).await
+        }
+        other => anyhow::bail!("unknown command {other:?}; {USAGE}"),
+    }
+}
+
+fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<WorkerCtx> {
+    Ok(WorkerCtx {
+        patreon: PatreonClient::new(settings.patreon.clone())?,
+        db,
+        settings: Arc::new(settings),
+    })
+}
+
+/// Removes expired sign-in states, handoff codes and long-ended sessions.
+async fn purge(db: &DatabaseConnection) -> anyhow::Result<u64> {
+    let now = chrono::Utc::now();
+    Ok(domain::sign_in::purge_expired(db, now).await?
+        + domain::sessions::purge_ended(db, now).await?)
+}
+
+/// `worker verify <patreon id>`: an operator's immediate recheck of one member.
+async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
+    let user = domain::users::find_by_patreon_id(&ctx.db, patreon_id)
+        .await?
+        .with_context(|| format!("no member with Patreon id {patreon_id}"))?;
+    match ctx
+        .verifier()
+        .verify(&ctx.db, user.id, CheckTrigger::Admin)
+        .await?
+    {
+        Verification::Verified {
+            changed,
+            granted,
+            reason,
+        } => {
+            let status = if granted {
+                "paying member"
+            } else {
+                "not a paying member"
+            };
+            let changed = if changed { ", changed" } else { "" };
+            println!("{patreon_id}: {status} ({}){changed}", reason.as_str());
+        }
+        Verification::NeedsRelogin => {
+            println!("{patreon_id}: needs to sign in again; last known status kept")
+        }
+    }
+    Ok(())
+}
+
+/// `worker [run]`: queued jobs and periodic housekeeping until SIGTERM or Ctrl-C.
+async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
+    let redis = domain::redis::connect_if_configured(ctx.settings.redis_url.as_ref())
+        .await
+        .context("cannot reach Redis at REDIS_URL")?;
+    let queue = JobQueue::open(&ctx.settings, redis.as_ref()).await?;
+    let db = ctx.db.clone();
+    let housekeeping = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match purge(&db).await {
+                Ok(n) => tracing::info!(removed = n, "housekeeping done"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
+    tracing::info!("worker running");
+    let result = crate::startup::run(ctx, queue, shutdown_signal()).await;
+    housekeeping.abort();
+    result
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! { r = tokio::signal::ctrl_c() => r, _ = term.recv() => Ok(()) }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
