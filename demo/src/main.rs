@@ -94,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
     let state = app.state().clone();
     let worker = worker::WorkerCtx {
         db: state.db.clone(),
+        queue: state.jobs.clone(),
         patreon: state.patreon.clone(),
         settings: state.settings.clone(),
     };

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::job_request;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, ExprTrait},
 };
 
 use crate::membership_checks::CheckTrigger;
@@ -58,6 +59,7 @@ pub async fn request_verification(
         status: Set("queued".to_owned()),
         result: Set(None),
         error: Set(None),
+        attempts: Set(0),
         created_at: Set(now),
         started_at: Set(None),
         finished_at: Set(None),
@@ -73,10 +75,27 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<job_requ
     Ok(job_request::Entity::find_by_id(id).one(db).await?)
 }
 
-pub async fn mark_running(db: &impl ConnectionTrait, id: &str) -> Result<()> {
+/// Marks the request running and counts the attempt; returns the attempt number (1 for the
+/// first), or `None` if the request is gone.
+pub async fn start_attempt(db: &impl ConnectionTrait, id: &str) -> Result<Option<i32>> {
     job_request::Entity::update_many()
         .col_expr(job_request::Column::Status, Expr::value("running"))
+        .col_expr(
+            job_request::Column::Attempts,
+            Expr::col(job_request::Column::Attempts).add(1),
+        )
         .col_expr(job_request::Column::StartedAt, Expr::value(Utc::now()))
+        .filter(job_request::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(find(db, id).await?.map(|r| r.attempts))
+}
+
+/// Puts the request back in the queue after a transient failure, keeping the error for display.
+pub async fn mark_retrying(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<()> {
+    job_request::Entity::update_many()
+        .col_expr(job_request::Column::Status, Expr::value("queued"))
+        .col_expr(job_request::Column::Error, Expr::value(error))
         .filter(job_request::Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -83,11 +83,55 @@ impl JobQueue {
     }
 
     pub async fn push(&self, job: Job) -> Result<(), QueueError> {
-        let task = TaskBuilder::new(job).build();
+        self.push_after(job, Duration::ZERO).await
+    }
+
+    /// Pushes `job` to run no earlier than `delay` from now.
+    pub async fn push_after(&self, job: Job, delay: Duration) -> Result<(), QueueError> {
+        let task = TaskBuilder::new(job).run_after(delay).build();
         let pushed = match self.clone() {
             Self::Redis(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
             Self::Sqlite(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
         };
         pushed.map_err(QueueError::Push)
+    }
+}
+
+/// How many times a job is tried when Patreon keeps failing transiently.
+pub const MAX_ATTEMPTS: i32 = 5;
+
+/// When to try again after a transient failure on attempt `attempt` (1-based): Patreon's own
+/// hint when it gave one, else exponential from 1 s (1, 2, 4, 8 … capped at 60 s) with ±25 %
+/// jitter so retries of many jobs do not arrive together.
+pub fn retry_delay(error: &crate::patreon::PatreonError, attempt: i32) -> Duration {
+    if let crate::patreon::PatreonError::RateLimited {
+        retry_after: Some(hint),
+    } = error
+    {
+        return *hint;
+    }
+    let base = Duration::from_secs(1u64 << attempt.clamp(1, 7).saturating_sub(1))
+        .min(Duration::from_secs(60));
+    let jitter = rand::random_range(0.75..1.25);
+    base.mul_f64(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patreon::PatreonError;
+
+    #[test]
+    fn retries_honour_patreons_hint_and_otherwise_back_off_exponentially() {
+        let hinted = PatreonError::RateLimited {
+            retry_after: Some(Duration::from_secs(9)),
+        };
+        assert_eq!(retry_delay(&hinted, 3), Duration::from_secs(9));
+        let outage = PatreonError::Unavailable { status: 503 };
+        for (attempt, base) in [(1, 1.0_f64), (2, 2.0), (3, 4.0), (6, 32.0), (9, 60.0)] {
+            let delay = retry_delay(&outage, attempt).as_secs_f64();
+            let (low, high) = (base * 0.75, (base * 1.25).min(75.0));
+            assert!((low..=high).contains(&delay), "attempt {attempt}: {delay}s");
+        }
     }
 }

@@ -17,7 +17,10 @@ pub struct Model {
     pub status: String,
     /// What the job found, e.g. `paying_member` or `not_a_paying_member`.
     pub result: Option<String>,
+    /// The error of the last attempt (kept while a retry is queued).
     pub error: Option<String>,
+    /// Attempts started so far.
+    pub attempts: i32,
     pub created_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,

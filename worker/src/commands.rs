@@ -19,7 +19,7 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
         .await
         .context("cannot open the database at DATABASE_URL")?;
     match args.first().map(String::as_str).unwrap_or("run") {
-        "run" => run(context(settings, db)?).await,
+        "run" => run(context(settings, db).await?).await,
         "purge" => {
             println!("removed {} expired rows", purge(&db).await?);
             Ok(())
@@ -34,14 +34,18 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
         }
         "verify" => {
             let patreon_id = args.get(1).context(USAGE)?;
-            verify(&context(settings, db)?, patreon_id).await
+            verify(&context(settings, db).await?, patreon_id).await
         }
         other => anyhow::bail!("unknown command {other:?}; {USAGE}"),
     }
 }
 
-fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<WorkerCtx> {
+async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<WorkerCtx> {
+    let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+        .await
+        .context("cannot reach Redis at REDIS_URL")?;
     Ok(WorkerCtx {
+        queue: JobQueue::open(&settings, redis.as_ref()).await?,
         patreon: PatreonClient::new(settings.patreon.clone())?,
         db,
         settings: Arc::new(settings),
@@ -87,10 +91,7 @@ async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
 
 /// `worker [run]`: queued jobs and periodic housekeeping until SIGTERM or Ctrl-C.
 async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
-    let redis = domain::redis::connect_if_configured(ctx.settings.redis_url.as_ref())
-        .await
-        .context("cannot reach Redis at REDIS_URL")?;
-    let queue = JobQueue::open(&ctx.settings, redis.as_ref()).await?;
+    let queue = ctx.queue.clone();
     let db = ctx.db.clone();
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));

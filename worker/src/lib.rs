@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use domain::{
     config::Settings,
+    jobs::JobQueue,
     patreon::PatreonClient,
     verification::{REFRESH_AHEAD, Verifier},
 };
@@ -17,6 +18,8 @@ use sea_orm::DatabaseConnection;
 #[derive(Clone)]
 pub struct WorkerCtx {
     pub db: DatabaseConnection,
+    /// Where retries are pushed.
+    pub queue: JobQueue,
     pub patreon: PatreonClient,
     pub settings: Arc<Settings>,
 }

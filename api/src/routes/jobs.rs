@@ -34,8 +34,11 @@ struct JobStatus {
     status: String,
     /// What the job found: `paying_member`, `not_a_paying_member` or `needs_relogin`.
     result: Option<String>,
-    /// Why it failed, e.g. `unavailable` (Patreon) or `rate_limited`.
+    /// Why it failed (or why the last attempt failed, while a retry waits), e.g. `unavailable`
+    /// (Patreon) or `rate_limited`.
     error: Option<String>,
+    /// Attempts started so far; transient Patreon failures are retried up to 5 times.
+    attempts: i32,
     created_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
@@ -49,6 +52,7 @@ impl From<job_request::Model> for JobStatus {
             status: j.status,
             result: j.result,
             error: j.error,
+            attempts: j.attempts,
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,

@@ -211,6 +211,7 @@ impl TestApp {
             .expect("worker opens the queue");
         let ctx = worker::WorkerCtx {
             db: self.db.clone(),
+            queue: queue.clone(),
             patreon: domain::patreon::PatreonClient::new(self.settings.patreon.clone()).unwrap(),
             settings: self.settings.clone(),
         };

@@ -165,3 +165,66 @@ async fn recheck_from_the_browser_needs_the_csrf_header() {
         .unwrap();
     assert_eq!(same_site.status(), StatusCode::ACCEPTED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_patreon_failure_is_retried_and_the_status_shows_it() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let id = app.active_patron("6501");
+    let jwt = app.sign_in(&id).await.jwt;
+    // Two throttled answers (retry in 1 s), then Patreon answers.
+    let throttled = patreon_mock::EndpointFault {
+        fail_next: 2,
+        status: 429,
+        retry_after_secs: Some(1),
+        ..Default::default()
+    };
+    app.mock.set_faults(patreon_mock::Faults {
+        identity: throttled,
+        ..Default::default()
+    });
+    let location = location(&recheck(&app, &jwt).await);
+    app.start_worker().await;
+    let done = finished(&app, &jwt, &location).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 3);
+    assert_eq!(done["result"], "paying_member");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_stop_after_five_attempts_and_leave_the_membership_alone() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let id = app.active_patron("6601");
+    let jwt = app.sign_in(&id).await.jwt;
+    let throttled = patreon_mock::EndpointFault {
+        fail_next: 100,
+        status: 429,
+        retry_after_secs: Some(1),
+        ..Default::default()
+    };
+    app.mock.set_faults(patreon_mock::Faults {
+        identity: throttled,
+        ..Default::default()
+    });
+    let location = location(&recheck(&app, &jwt).await);
+    app.start_worker().await;
+    let started = Instant::now();
+    let done = loop {
+        let (_, body) = status(&app, &jwt, &location).await;
+        if body["status"] == "failed" {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never gave up: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["attempts"], 5);
+    assert_eq!(done["error"], "rate_limited");
+    app.mock.set_faults(patreon_mock::Faults::default());
+    let me: Value = app.me_bearer(&jwt).await.json().await.unwrap();
+    assert_eq!(
+        me["isPaidMember"], true,
+        "a transient failure never takes access away"
+    );
+}
