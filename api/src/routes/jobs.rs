@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use super::ApiTags;
 use crate::{
     auth::{self, MemberAuth, Via},
-    error::{ApiError, operation_errors},
+    error::{ApiError, ErrorBody, operation_errors},
     state::AppState,
 };
 
@@ -72,12 +72,14 @@ enum RecheckResponse {
     /// The recheck is queued (or one already was); follow `Location` for its status.
     #[oai(status = 202)]
     Accepted(Json<Accepted>, #[oai(header = "Location")] String),
+    /// A recheck finished less than a minute ago; try again after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooSoon(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 
 operation_errors!(RecheckError {
     401 => Unauthorized: "Not signed in.",
     403 => Forbidden: "Cookie-authenticated request without `X-Requested-With` or from a foreign `Origin`.",
-    429 => TooManyRequests: "A recheck finished less than a minute ago; see `Retry-After`.",
     503 => Unavailable: "The job queue is not reachable; nothing was queued.",
 });
 
@@ -124,7 +126,7 @@ impl JobsApi {
         .await?;
         let row = match requested {
             Requested::AlreadyOpen(row) => return Ok(accepted(row)),
-            Requested::TooSoon(wait) => return Err(too_soon(wait).into()),
+            Requested::TooSoon(wait) => return Ok(too_soon(wait)),
             Requested::New(row) => row,
         };
         let job = Job::VerifyMembership {
@@ -176,13 +178,11 @@ impl JobsApi {
     }
 }
 
-fn too_soon(wait: Duration) -> ApiError {
-    ApiError::new(
-        poem::http::StatusCode::TOO_MANY_REQUESTS,
-        "recheck_too_soon",
-        format!(
-            "Your status was just checked. Try again in {} seconds.",
-            wait.num_seconds().max(1)
-        ),
-    )
+fn too_soon(wait: Duration) -> RecheckResponse {
+    let seconds = wait.num_seconds().max(1).unsigned_abs();
+    let body = ErrorBody {
+        error: "recheck_too_soon".into(),
+        message: format!("Your status was just checked. Try again in {seconds} seconds."),
+    };
+    RecheckResponse::TooSoon(Json(body), seconds)
 }
