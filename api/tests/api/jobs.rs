@@ -83,7 +83,11 @@ async fn a_recheck_runs_on_the_worker_and_updates_the_member(app: TestApp) {
     // Right after a finished check, another has to wait.
     let too_soon = recheck(&app, &signed_in.jwt).await;
     assert_eq!(too_soon.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: i64 = too_soon.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: i64 = too_soon.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry_after));
     assert_eq!(
         too_soon.json::<Value>().await.unwrap()["error"],
