@@ -23,6 +23,8 @@ pub enum Error {
     InvalidReturnTo,
     #[error("no such user")]
     UnknownUser,
+    #[error("the job queue refused the job: {0}")]
+    Queue(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

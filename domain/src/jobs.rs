@@ -19,11 +19,14 @@ pub const DEFAULT_QUEUE_SQLITE_URL: &str = "sqlite://./data/queue.db?mode=rwc";
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Job {
     /// Check one member against Patreon now; `request_id` names the `job_requests` row to
-    /// report into when someone is waiting for the outcome.
+    /// report into when someone is waiting for the outcome, `sweep_id` the sweep it is part of.
     VerifyMembership {
         user_id: i64,
         trigger: CheckTrigger,
+        #[serde(default)]
         request_id: Option<String>,
+        #[serde(default)]
+        sweep_id: Option<i64>,
     },
 }
 

@@ -18,6 +18,7 @@ pub mod redis;
 pub mod secrets;
 pub mod sessions;
 pub mod sign_in;
+pub mod sweeps;
 pub mod telemetry;
 pub mod users;
 pub mod verification;

@@ -5,4 +5,6 @@ pub mod job_request;
 pub mod membership_check;
 pub mod oauth_state;
 pub mod session;
+pub mod sweep;
+pub mod sweep_item;
 pub mod user;

@@ -7,6 +7,7 @@ mod m20261128_000002_create_sign_in_tables;
 mod m20261128_000003_create_membership_checks;
 mod m20261128_000004_create_job_requests;
 mod m20261128_000005_add_job_request_attempts;
+mod m20261128_000006_create_sweeps;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_membership_checks::Migration),
             Box::new(m20261128_000004_create_job_requests::Migration),
             Box::new(m20261128_000005_add_job_request_attempts::Migration),
+            Box::new(m20261128_000006_create_sweeps::Migration),
         ]
     }
 }

@@ -11,7 +11,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::WorkerCtx;
 
-pub const USAGE: &str = "usage: worker [run | purge | rotate-keys | verify <patreon user id>]";
+pub const USAGE: &str =
+    "usage: worker [run | sweep --now | purge | rotate-keys | verify <patreon user id>]";
 
 /// Runs the command named by `args` (the program's arguments without its name).
 pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()> {
@@ -30,6 +31,16 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
                 "re-encrypted {} users' tokens ({} changed concurrently and were left as they are)",
                 report.reencrypted, report.skipped
             );
+            Ok(())
+        }
+        "sweep" if args.get(1).map(String::as_str) == Some("--now") => {
+            let ctx = context(settings, db).await?;
+            let (sweep, p) = crate::sweeper::sweep_now(&ctx, "manual").await?;
+            println!(
+                "sweep {} finished: {} members, {} verified, {} changed, {} skipped (need to sign in again), {} failed",
+                sweep.id, p.total, p.verified, p.changed, p.skipped, p.failed
+            );
+            anyhow::ensure!(p.failed == 0, "{} members could not be verified", p.failed);
             Ok(())
         }
         "verify" => {
@@ -92,6 +103,7 @@ async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
 /// `worker [run]`: queued jobs and periodic housekeeping until SIGTERM or Ctrl-C.
 async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
     let queue = ctx.queue.clone();
+    let reconciler = tokio::spawn(crate::sweeper::run_reconciler(ctx.clone()));
     let db = ctx.db.clone();
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -106,6 +118,7 @@ async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
     tracing::info!("worker running");
     let result = crate::startup::run(ctx, queue, shutdown_signal()).await;
     housekeeping.abort();
+    reconciler.abort();
     result
 }
 

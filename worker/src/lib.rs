@@ -2,6 +2,7 @@
 
 pub mod commands;
 pub mod startup;
+pub mod sweeper;
 pub mod verify;
 
 use std::sync::Arc;

@@ -133,6 +133,7 @@ impl JobsApi {
             user_id,
             trigger: CheckTrigger::Member,
             request_id: Some(row.id.clone()),
+            sweep_id: None,
         };
         if let Err(e) = state.jobs.push(job).await {
             tracing::error!(error = %e, "cannot queue a recheck");

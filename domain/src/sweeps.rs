@@ -1,0 +1,332 @@
+//! Sweeps: every member re-verified, on a schedule or on demand. The `sweep_items` rows are the
+//! record of what is owed, so the queue may lose anything: whatever is not `done` gets pushed
+//! again. Pushing marks an item `queued` first, so a member is queued once per sweep.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{sweep, sweep_item, user};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait, OnConflict, Query},
+};
+
+use crate::Result;
+use crate::jobs::{Job, JobQueue};
+use crate::membership_checks::CheckTrigger;
+
+const PENDING: &str = "pending";
+const QUEUED: &str = "queued";
+const DONE: &str = "done";
+
+/// Where a sweep stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub total: u64,
+    pub done: u64,
+    pub verified: u64,
+    pub changed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+impl Progress {
+    pub fn is_complete(&self) -> bool {
+        self.done >= self.total
+    }
+}
+
+/// Starts the sweep for `tick` (once, whoever calls first) and records every member as owed a
+/// check, in one transaction and one statement: no member list is held in memory.
+pub async fn start(
+    db: &DatabaseConnection,
+    tick: &str,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> Result<sweep::Model> {
+    let txn = db.begin().await?;
+    let row = sweep::ActiveModel {
+        tick: Set(tick.to_owned()),
+        trigger: Set(trigger.to_owned()),
+        started_at: Set(now),
+        finished_at: Set(None),
+        total: Set(0),
+        ..Default::default()
+    };
+    let inserted = sweep::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(sweep::Column::Tick)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    let sweep = sweep::Entity::find()
+        .filter(sweep::Column::Tick.eq(tick))
+        .one(&txn)
+        .await?;
+    let sweep = sweep.ok_or(crate::Error::Database(sea_orm::DbErr::RecordNotFound(
+        "sweep".into(),
+    )))?;
+    if inserted == 1 {
+        let owed = Query::select()
+            .expr(Expr::val(sweep.id))
+            .column(user::Column::Id)
+            .expr(Expr::val(PENDING))
+            .expr(Expr::val(0))
+            .from(user::Entity)
+            .to_owned();
+        let fill = Query::insert()
+            .into_table(sweep_item::Entity)
+            .columns([
+                sweep_item::Column::SweepId,
+                sweep_item::Column::UserId,
+                sweep_item::Column::Status,
+                sweep_item::Column::Attempts,
+            ])
+            .select_from(owed)
+            .map_err(|e| crate::Error::Database(sea_orm::DbErr::Custom(e.to_string())))?
+            .to_owned();
+        let total = txn.execute(&fill).await?.rows_affected();
+        sweep::Entity::update_many()
+            .col_expr(
+                sweep::Column::Total,
+                Expr::value(i64::try_from(total).unwrap_or(i64::MAX)),
+            )
+            .filter(sweep::Column::Id.eq(sweep.id))
+            .exec(&txn)
+            .await?;
+        tracing::info!(sweep_id = sweep.id, tick, total, "sweep started");
+    }
+    txn.commit().await?;
+    Ok(sweep::Entity::find_by_id(sweep.id)
+        .one(db)
+        .await?
+        .unwrap_or(sweep))
+}
+
+/// Pushes every item still `pending`, in batches of `batch`, marking each `queued` before its
+/// push (a crash in between leaves it for [`repush_stale`], never doubled). Returns how many.
+pub async fn push_pending(
+    db: &impl ConnectionTrait,
+    queue: &JobQueue,
+    sweep_id: i64,
+    batch: u64,
+) -> Result<u64> {
+    let mut pushed = 0;
+    loop {
+        let users: Vec<i64> = sweep_item::Entity::find()
+            .select_only()
+            .column(sweep_item::Column::UserId)
+            .filter(sweep_item::Column::SweepId.eq(sweep_id))
+            .filter(sweep_item::Column::Status.eq(PENDING))
+            .order_by_asc(sweep_item::Column::UserId)
+            .limit(batch)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if users.is_empty() {
+            return Ok(pushed);
+        }
+        for user_id in users {
+            if claim(db, sweep_id, user_id, PENDING).await? {
+                push(db, queue, sweep_id, user_id).await?;
+                pushed += 1;
+            }
+        }
+    }
+}
+
+/// Pushes again the items queued longer than `older_than` ago without finishing: their job was
+/// lost (a Redis restart, a killed worker before it recorded anything).
+pub async fn repush_stale(
+    db: &impl ConnectionTrait,
+    queue: &JobQueue,
+    sweep_id: i64,
+    older_than: Duration,
+) -> Result<u64> {
+    let cutoff = Utc::now() - older_than;
+    let stale: Vec<i64> = sweep_item::Entity::find()
+        .select_only()
+        .column(sweep_item::Column::UserId)
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::Status.eq(QUEUED))
+        .filter(sweep_item::Column::PushedAt.lt(cutoff))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut pushed = 0;
+    for user_id in stale {
+        if claim(db, sweep_id, user_id, QUEUED).await? {
+            push(db, queue, sweep_id, user_id).await?;
+            pushed += 1;
+        }
+    }
+    Ok(pushed)
+}
+
+/// Moves one item from `from` to `queued` (stamping the push time); false if someone else did.
+async fn claim(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64, from: &str) -> Result<bool> {
+    let claimed = sweep_item::Entity::update_many()
+        .col_expr(sweep_item::Column::Status, Expr::value(QUEUED))
+        .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::UserId.eq(user_id))
+        .filter(sweep_item::Column::Status.eq(from))
+        .exec(db)
+        .await?;
+    Ok(claimed.rows_affected == 1)
+}
+
+async fn push(
+    db: &impl ConnectionTrait,
+    queue: &JobQueue,
+    sweep_id: i64,
+    user_id: i64,
+) -> Result<()> {
+    let job = Job::VerifyMembership {
+        user_id,
+        trigger: CheckTrigger::Sweep,
+        request_id: None,
+        sweep_id: Some(sweep_id),
+    };
+    if let Err(e) = queue.push(job).await {
+        // Back to pending, so the next round pushes it; the error is the caller's to report.
+        sweep_item::Entity::update_many()
+            .col_expr(sweep_item::Column::Status, Expr::value(PENDING))
+            .filter(sweep_item::Column::SweepId.eq(sweep_id))
+            .filter(sweep_item::Column::UserId.eq(user_id))
+            .exec(db)
+            .await?;
+        return Err(crate::Error::Queue(e.to_string()));
+    }
+    Ok(())
+}
+
+/// Counts the attempt of a job about to run; `None` when the item is already done (a duplicate
+/// delivery) or gone.
+pub async fn start_attempt(
+    db: &impl ConnectionTrait,
+    sweep_id: i64,
+    user_id: i64,
+) -> Result<Option<i32>> {
+    let started = sweep_item::Entity::update_many()
+        .col_expr(
+            sweep_item::Column::Attempts,
+            Expr::col(sweep_item::Column::Attempts).add(1),
+        )
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::UserId.eq(user_id))
+        .filter(sweep_item::Column::Status.ne(DONE))
+        .exec(db)
+        .await?;
+    if started.rows_affected == 0 {
+        return Ok(None);
+    }
+    let item = sweep_item::Entity::find_by_id((sweep_id, user_id))
+        .one(db)
+        .await?;
+    Ok(item.map(|i| i.attempts))
+}
+
+/// A transient failure: the item stays queued (re-stamped) while its retry waits.
+pub async fn retrying(
+    db: &impl ConnectionTrait,
+    sweep_id: i64,
+    user_id: i64,
+    error: &str,
+) -> Result<()> {
+    sweep_item::Entity::update_many()
+        .col_expr(sweep_item::Column::Error, Expr::value(error))
+        .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records how the member's check ended, and closes the sweep when it was the last one.
+pub async fn finish_item(
+    db: &impl ConnectionTrait,
+    sweep_id: i64,
+    user_id: i64,
+    outcome: &str,
+    error: Option<&str>,
+) -> Result<()> {
+    let now = Utc::now();
+    sweep_item::Entity::update_many()
+        .col_expr(sweep_item::Column::Status, Expr::value(DONE))
+        .col_expr(sweep_item::Column::Outcome, Expr::value(outcome))
+        .col_expr(sweep_item::Column::Error, Expr::value(error))
+        .col_expr(sweep_item::Column::FinishedAt, Expr::value(now))
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    close_if_complete(db, sweep_id).await?;
+    Ok(())
+}
+
+/// Marks the sweep finished once nothing is owed (also for a sweep of zero members).
+pub async fn close_if_complete(db: &impl ConnectionTrait, sweep_id: i64) -> Result<bool> {
+    let open = sweep_item::Entity::find()
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::Status.ne(DONE))
+        .count(db)
+        .await?;
+    if open > 0 {
+        return Ok(false);
+    }
+    let closed = sweep::Entity::update_many()
+        .col_expr(sweep::Column::FinishedAt, Expr::value(Utc::now()))
+        .filter(sweep::Column::Id.eq(sweep_id))
+        .filter(sweep::Column::FinishedAt.is_null())
+        .exec(db)
+        .await?;
+    if closed.rows_affected == 1 {
+        tracing::info!(sweep_id, "sweep finished");
+    }
+    Ok(true)
+}
+
+pub async fn progress(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Progress> {
+    let total = sweep::Entity::find_by_id(sweep_id)
+        .one(db)
+        .await?
+        .map_or(0, |s| u64::try_from(s.total).unwrap_or(0));
+    let counts: Vec<(Option<String>, i64)> = sweep_item::Entity::find()
+        .select_only()
+        .column(sweep_item::Column::Outcome)
+        .column_as(sweep_item::Column::UserId.count(), "n")
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::Status.eq(DONE))
+        .group_by(sweep_item::Column::Outcome)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut p = Progress {
+        total,
+        ..Progress::default()
+    };
+    for (outcome, n) in counts {
+        let n = u64::try_from(n).unwrap_or(0);
+        p.done += n;
+        match outcome.as_deref() {
+            Some("verified") => p.verified += n,
+            Some("changed") => p.changed += n,
+            Some("skipped") => p.skipped += n,
+            _ => p.failed += n,
+        }
+    }
+    Ok(p)
+}
+
+/// Sweeps not finished yet, oldest first (the reconciler's work list).
+pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<sweep::Model>> {
+    Ok(sweep::Entity::find()
+        .filter(sweep::Column::FinishedAt.is_null())
+        .order_by_asc(sweep::Column::Id)
+        .all(db)
+        .await?)
+}

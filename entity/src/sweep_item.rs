@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+/// One member's check within a sweep.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sweep_items")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub sweep_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: i64,
+    /// `pending` (not pushed yet), `queued` (pushed, not finished) or `done`.
+    pub status: String,
+    /// `verified`, `changed`, `failed` or `skipped`, once done.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i32,
+    pub pushed_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+    #[sea_orm(belongs_to, from = "sweep_id", to = "id", on_delete = "Cascade")]
+    pub sweep: BelongsTo<super::sweep::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,93 @@
+//! Sweeps from the worker's side: the reconciler that pushes whatever unfinished sweeps still
+//! owe, and `worker sweep --now`.
+
+use std::time::Duration;
+
+use domain::sweeps::{self, Progress};
+use entity::sweep;
+
+use crate::WorkerCtx;
+
+/// Members pushed per batch when a sweep fans out.
+const BATCH: u64 = 500;
+/// A queued check with no news for this long is presumed lost and pushed again.
+const LOST_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+/// How often the reconciler looks.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+
+/// Pushes what `sweep` still owes: pending members, and queued ones whose job seems lost.
+pub async fn reconcile_sweep(
+    ctx: &WorkerCtx,
+    sweep_id: i64,
+    lost_after: chrono::Duration,
+) -> domain::Result<()> {
+    let pushed = sweeps::push_pending(&ctx.db, &ctx.queue, sweep_id, BATCH).await?;
+    let repushed = sweeps::repush_stale(&ctx.db, &ctx.queue, sweep_id, lost_after).await?;
+    if pushed + repushed > 0 {
+        tracing::info!(sweep_id, pushed, repushed, "sweep reconciled");
+    }
+    sweeps::close_if_complete(&ctx.db, sweep_id).await?;
+    Ok(())
+}
+
+/// Every unfinished sweep, now and then every minute, for the life of the process.
+pub async fn run_reconciler(ctx: WorkerCtx) {
+    let mut tick = tokio::time::interval(RECONCILE_EVERY);
+    loop {
+        tick.tick().await;
+        match sweeps::unfinished(&ctx.db).await {
+            Ok(open) => {
+                for s in open {
+                    if let Err(e) = reconcile_sweep(&ctx, s.id, LOST_AFTER).await {
+                        tracing::warn!(sweep_id = s.id, error = %e, "sweep reconciliation failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list unfinished sweeps"),
+        }
+    }
+}
+
+/// Starts a sweep now, runs its checks in this process (other workers may help), shows
+/// progress, and returns the final counts once every member is accounted for.
+pub async fn sweep_now(ctx: &WorkerCtx, trigger: &str) -> anyhow::Result<(sweep::Model, Progress)> {
+    let now = chrono::Utc::now();
+    let tick = format!("manual-{}", now.to_rfc3339());
+    let sweep = sweeps::start(&ctx.db, &tick, trigger, now).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let local = tokio::spawn(crate::startup::run(
+        ctx.clone(),
+        ctx.queue.clone(),
+        async move {
+            let _ = stopped.await;
+            Ok(())
+        },
+    ));
+    let bar = indicatif::ProgressBar::new(u64::try_from(sweep.total).unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} members {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut last_reconcile = tokio::time::Instant::now() - RECONCILE_EVERY;
+    let progress = loop {
+        if last_reconcile.elapsed() >= RECONCILE_EVERY {
+            reconcile_sweep(ctx, sweep.id, LOST_AFTER).await?;
+            last_reconcile = tokio::time::Instant::now();
+        }
+        let p = sweeps::progress(&ctx.db, sweep.id).await?;
+        bar.set_position(p.done);
+        bar.set_message(format!(
+            "({} changed, {} failed, {} skipped)",
+            p.changed, p.failed, p.skipped
+        ));
+        if p.is_complete() {
+            sweeps::close_if_complete(&ctx.db, sweep.id).await?;
+            break p;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    bar.finish();
+    let _ = stop.send(());
+    local.await??;
+    Ok((sweep, progress))
+}

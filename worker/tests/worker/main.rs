@@ -1,0 +1,5 @@
+//! The worker's tests: sweeps end to end on a fresh database and queue per test, with the
+//! Patreon mock over HTTP.
+
+mod helpers;
+mod sweeps;

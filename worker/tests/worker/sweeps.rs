@@ -1,0 +1,174 @@
+//! Sweeps: every member verified once, whatever is lost or fails on the way.
+
+use std::time::Duration;
+
+use domain::sweeps;
+use entity::membership_check;
+use patreon_mock::{EndpointFault, Faults, MockMembership, MockUser};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use test_support::{Backend, postgres_enabled};
+
+use crate::helpers::*;
+
+async fn sweep_checks(w: &World) -> u64 {
+    membership_check::Entity::find()
+        .filter(membership_check::Column::Trigger.eq("sweep"))
+        .count(&w.ctx.db)
+        .await
+        .unwrap()
+}
+
+async fn every_member_is_verified_once_and_changes_are_counted(backend: Backend) {
+    let w = World::new(backend).await;
+    for n in 0..12 {
+        w.signed_in(MockUser::active_patron(&format!("{}", 500 + n), CAMPAIGN))
+            .await;
+    }
+    // Three cancel at Patreon before the sweep.
+    for n in 0..3 {
+        let id = format!("{}", 500 + n);
+        w.mock
+            .set_membership(&id, CAMPAIGN, Some(MockMembership::former(&id, CAMPAIGN)));
+    }
+    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    assert_eq!(
+        (p.total, p.done, p.verified, p.changed, p.failed, p.skipped),
+        (12, 12, 9, 3, 0, 0)
+    );
+    assert_eq!(sweep_checks(&w).await, 12, "one check per member");
+    let finished = entity::sweep::Entity::find_by_id(sweep.id)
+        .one(&w.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(finished.finished_at.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_verifies_every_member_once_on_sqlite() {
+    every_member_is_verified_once_and_changes_are_counted(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_verifies_every_member_once_on_postgres() {
+    if postgres_enabled() {
+        every_member_is_verified_once_and_changes_are_counted(Backend::Postgres).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_starts_one_sweep_however_many_replicas_ask() {
+    let w = World::new(Backend::Sqlite).await;
+    w.signed_in(MockUser::active_patron("600", CAMPAIGN)).await;
+    let now = chrono::Utc::now();
+    let first = sweeps::start(&w.ctx.db, "2026-12-01T00:00:00Z", "schedule", now)
+        .await
+        .unwrap();
+    let second = sweeps::start(&w.ctx.db, "2026-12-01T00:00:00Z", "schedule", now)
+        .await
+        .unwrap();
+    assert_eq!(first.id, second.id);
+    assert_eq!(second.total, 1);
+    assert_eq!(
+        entity::sweep_item::Entity::find()
+            .count(&w.ctx.db)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_lost_by_the_queue_are_pushed_again_from_the_database() {
+    let w = World::new(Backend::Sqlite).await;
+    for n in 0..5 {
+        w.signed_in(MockUser::active_patron(&format!("{}", 700 + n), CAMPAIGN))
+            .await;
+    }
+    let sweep = sweeps::start(&w.ctx.db, "lost-queue", "manual", chrono::Utc::now())
+        .await
+        .unwrap();
+    // Pushed to a queue that then loses everything (a Redis restart without persistence).
+    let doomed_file = test_support::TestDb::create(Backend::Sqlite).await;
+    let doomed = domain::jobs::JobQueue::sqlite(&doomed_file.url, "doomed")
+        .await
+        .unwrap();
+    assert_eq!(
+        sweeps::push_pending(&w.ctx.db, &doomed, sweep.id, 2)
+            .await
+            .unwrap(),
+        5
+    );
+    drop(doomed);
+
+    // Nothing is pending any more, but nothing finished: the reconciler pushes them again.
+    tokio::spawn(worker::startup::run(
+        w.ctx.clone(),
+        w.ctx.queue.clone(),
+        std::future::pending(),
+    ));
+    worker::sweeper::reconcile_sweep(&w.ctx, sweep.id, chrono::Duration::zero())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let p = sweeps::progress(&w.ctx.db, sweep.id).await.unwrap();
+        if p.is_complete() {
+            assert_eq!((p.done, p.verified, p.failed), (5, 5, 0));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "sweep never completed: {p:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sweep_checks(&w).await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_and_dead_links_are_accounted_for() {
+    let w = World::new(Backend::Sqlite).await;
+    for n in 0..4 {
+        w.signed_in(MockUser::active_patron(&format!("{}", 800 + n), CAMPAIGN))
+            .await;
+    }
+    w.mock.revoke_app("803");
+    let throttled = EndpointFault {
+        fail_next: 3,
+        status: 429,
+        retry_after_secs: Some(1),
+        ..EndpointFault::default()
+    };
+    w.mock.set_faults(Faults {
+        identity: throttled,
+        ..Faults::default()
+    });
+    let (_, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    assert_eq!(
+        (p.total, p.done, p.failed, p.skipped),
+        (4, 4, 0, 1),
+        "{p:?}"
+    );
+    let revoked = domain::users::find_by_patreon_id(&w.ctx.db, "803")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        revoked.needs_relogin && revoked.membership_active,
+        "a dead link keeps the last status"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_with_no_members_finishes_at_once() {
+    let w = World::new(Backend::Sqlite).await;
+    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    assert_eq!(p.total, 0);
+    let row = entity::sweep::Entity::find_by_id(sweep.id)
+        .one(&w.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.finished_at.is_some());
+}
