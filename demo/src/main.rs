@@ -98,6 +98,10 @@ async fn main() -> anyhow::Result<()> {
         patreon: state.patreon.clone(),
         settings: state.settings.clone(),
     };
+    let background = [
+        tokio::spawn(worker::sweeper::run_scheduler(worker.clone())),
+        tokio::spawn(worker::sweeper::run_reconciler(worker.clone())),
+    ];
     let worker = tokio::spawn(worker::startup::run(
         worker,
         state.jobs.clone(),
@@ -116,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     app.run_until_stopped().await?;
     worker.abort();
+    background.iter().for_each(|task| task.abort());
     mock.shutdown().await;
     Ok(())
 }

@@ -60,6 +60,8 @@ pub struct Settings {
     pub redis_key_prefix: String,
     /// The embedded job queue's SQLite file, used when `REDIS_URL` is unset.
     pub queue_sqlite_url: String,
+    /// When sweeps re-verify every member.
+    pub verify_schedule: crate::schedule::SweepSchedule,
     pub jwt: JwtSettings,
     pub token_cipher: TokenCipher,
     pub patreon: PatreonSettings,
@@ -298,6 +300,16 @@ impl Settings {
             queue_sqlite_url: v
                 .optional("QUEUE_SQLITE_URL")
                 .unwrap_or_else(|| crate::jobs::DEFAULT_QUEUE_SQLITE_URL.into()),
+            verify_schedule: crate::schedule::SweepSchedule::parse(
+                &v.optional("VERIFY_SCHEDULE")
+                    .unwrap_or_else(|| crate::schedule::DEFAULT_VERIFY_SCHEDULE.into()),
+            )
+            .map_err(|e| {
+                problem(
+                    "VERIFY_SCHEDULE",
+                    format!("is not a cron expression with seconds first ({e})"),
+                )
+            })?,
             jwt,
             token_cipher,
             patreon,

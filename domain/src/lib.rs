@@ -15,6 +15,7 @@ pub mod membership_checks;
 pub mod patreon;
 pub mod patreon_tokens;
 pub mod redis;
+pub mod schedule;
 pub mod secrets;
 pub mod sessions;
 pub mod sign_in;

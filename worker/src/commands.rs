@@ -104,6 +104,7 @@ async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
 async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
     let queue = ctx.queue.clone();
     let reconciler = tokio::spawn(crate::sweeper::run_reconciler(ctx.clone()));
+    let scheduler = tokio::spawn(crate::sweeper::run_scheduler(ctx.clone()));
     let db = ctx.db.clone();
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -119,6 +120,7 @@ async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
     let result = crate::startup::run(ctx, queue, shutdown_signal()).await;
     housekeeping.abort();
     reconciler.abort();
+    scheduler.abort();
     result
 }
 

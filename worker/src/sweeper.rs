@@ -48,6 +48,38 @@ pub async fn run_reconciler(ctx: WorkerCtx) {
     }
 }
 
+/// Starts the sweep of every tick of `VERIFY_SCHEDULE` as it comes (and, at start, of the
+/// latest tick if it never ran). Every replica may run this: a tick's sweep is created once.
+pub async fn run_scheduler(ctx: WorkerCtx) {
+    let schedule = ctx.settings.verify_schedule.clone();
+    let mut now = chrono::Utc::now();
+    let mut due = schedule.latest_at_or_before(now);
+    loop {
+        if let Some(tick) = due {
+            let id = domain::schedule::tick_id(tick);
+            match sweeps::start(&ctx.db, &id, "schedule", now).await {
+                Ok(sweep) if sweep.finished_at.is_none() => {
+                    if let Err(e) = reconcile_sweep(&ctx, sweep.id, LOST_AFTER).await {
+                        tracing::warn!(tick = %id, error = %e, "cannot fan out the scheduled sweep");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(tick = %id, error = %e, "cannot start the scheduled sweep")
+                }
+            }
+        }
+        let Some(next) = schedule.next_after(now) else {
+            tracing::warn!("VERIFY_SCHEDULE has no future tick; scheduled sweeps stop");
+            return;
+        };
+        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        now = chrono::Utc::now();
+        due = Some(next);
+    }
+}
+
 /// Starts a sweep now, runs its checks in this process (other workers may help), shows
 /// progress, and returns the final counts once every member is accounted for.
 pub async fn sweep_now(ctx: &WorkerCtx, trigger: &str) -> anyhow::Result<(sweep::Model, Progress)> {

@@ -105,6 +105,7 @@ fn bad_values_are_refused_with_the_variable_named() {
         ("COOKIE_DOMAIN", "example.com; Path=/evil"),
         ("ADMIN_PATREON_IDS", "123,abc"),
         ("PATREON_BASE_URL", "ftp://patreon.com"),
+        ("VERIFY_SCHEDULE", "on the first"),
     ];
     for (name, value) in cases {
         assert_eq!(

@@ -19,6 +19,10 @@ pub struct World {
 
 impl World {
     pub async fn new(backend: Backend) -> World {
+        Self::with_schedule(backend, domain::schedule::DEFAULT_VERIFY_SCHEDULE).await
+    }
+
+    pub async fn with_schedule(backend: Backend, schedule: &str) -> World {
         let mock = MockPatreon::start(MockConfig {
             campaign_id: CAMPAIGN.into(),
             ..MockConfig::default()
@@ -48,6 +52,7 @@ impl World {
             ("PATREON_BASE_URL", mock.base_url()),
             ("PATREON_TIMEOUT_SECS", "2".into()),
             ("FRONTEND_URL", "https://app.example.com".into()),
+            ("VERIFY_SCHEDULE", schedule.into()),
         ]);
         let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
         let db = domain::db::connect(&settings.database_url, 5)

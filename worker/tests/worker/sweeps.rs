@@ -172,3 +172,42 @@ async fn a_sweep_with_no_members_finishes_at_once() {
         .unwrap();
     assert!(row.finished_at.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_start_each_tick_once() {
+    let w = World::with_schedule(Backend::Sqlite, "* * * * * *").await; // every second
+    w.signed_in(MockUser::active_patron("900", CAMPAIGN)).await;
+    let replicas = [
+        tokio::spawn(worker::sweeper::run_scheduler(w.ctx.clone())),
+        tokio::spawn(worker::sweeper::run_scheduler(w.ctx.clone())),
+    ];
+    tokio::spawn(worker::startup::run(
+        w.ctx.clone(),
+        w.ctx.queue.clone(),
+        std::future::pending(),
+    ));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for r in replicas {
+        r.abort();
+    }
+    let sweeps = entity::sweep::Entity::find().all(&w.ctx.db).await.unwrap();
+    assert!(
+        sweeps.len() >= 2,
+        "{} sweeps in 2.5 s of a per-second schedule",
+        sweeps.len()
+    );
+    let items = entity::sweep_item::Entity::find()
+        .count(&w.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        items,
+        sweeps.len() as u64,
+        "each tick owed the one member once, not once per replica"
+    );
+    assert!(
+        sweeps
+            .iter()
+            .all(|s| s.trigger == "schedule" && s.total == 1)
+    );
+}
