@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use domain::{config::Settings, jwt::JwtKeys, patreon::PatreonClient};
+use domain::{config::Settings, jwt::JwtKeys};
 use poem::{
     Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
@@ -63,8 +63,12 @@ impl Application {
         let shared_budget = redis
             .clone()
             .map(|r| (r, settings.redis_key_prefix.clone()));
-        let patreon = PatreonClient::new(settings.patreon.clone())
-            .context("cannot build the Patreon client")?;
+        let patreon = domain::patreon::client_for(
+            &settings.patreon,
+            redis.as_ref(),
+            &settings.redis_key_prefix,
+        )
+        .context("cannot build the Patreon client")?;
         let state = AppState {
             db,
             patreon,

@@ -36,6 +36,8 @@ pub struct PatreonSettings {
     pub timeout: Duration,
     pub creator_access_token: Option<SecretString>,
     pub webhook_secret: Option<SecretString>,
+    /// Calls to Patreon allowed per 2 s for this client (Patreon's limit is 100).
+    pub requests_per_2s: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +240,7 @@ impl Settings {
                 .optional("PATREON_CREATOR_ACCESS_TOKEN")
                 .map(SecretString::from),
             webhook_secret: v.optional("PATREON_WEBHOOK_SECRET").map(SecretString::from),
+            requests_per_2s: v.parsed("PATREON_REQUESTS_PER_2S", 90, "a whole number")?,
         };
 
         let frontend_url = v.url("FRONTEND_URL", v.required("FRONTEND_URL")?)?;

@@ -4,8 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use domain::{
-    config::Settings, jobs::JobQueue, membership_checks::CheckTrigger, patreon::PatreonClient,
-    verification::Verification,
+    config::Settings, jobs::JobQueue, membership_checks::CheckTrigger, verification::Verification,
 };
 use sea_orm::DatabaseConnection;
 
@@ -57,7 +56,11 @@ async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<W
         .context("cannot reach Redis at REDIS_URL")?;
     Ok(WorkerCtx {
         queue: JobQueue::open(&settings, redis.as_ref()).await?,
-        patreon: PatreonClient::new(settings.patreon.clone())?,
+        patreon: domain::patreon::client_for(
+            &settings.patreon,
+            redis.as_ref(),
+            &settings.redis_key_prefix,
+        )?,
         db,
         settings: Arc::new(settings),
     })

@@ -212,7 +212,12 @@ impl TestApp {
         let ctx = worker::WorkerCtx {
             db: self.db.clone(),
             queue: queue.clone(),
-            patreon: domain::patreon::PatreonClient::new(self.settings.patreon.clone()).unwrap(),
+            patreon: domain::patreon::client_for(
+                &self.settings.patreon,
+                redis.as_ref(),
+                &self.settings.redis_key_prefix,
+            )
+            .unwrap(),
             settings: self.settings.clone(),
         };
         tokio::spawn(worker::startup::run(ctx, queue, std::future::pending()));

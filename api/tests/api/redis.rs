@@ -75,22 +75,68 @@ async fn the_sign_in_rate_limit_is_shared_by_every_api_process() {
     assert_eq!(login_status(&a).await, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// Everything stored under `key`, whatever its type, as text.
+async fn dump(redis: &mut ::redis::aio::MultiplexedConnection, key: &str) -> String {
+    let kind: String = ::redis::cmd("TYPE")
+        .arg(key)
+        .query_async(redis)
+        .await
+        .unwrap();
+    let values: Vec<Vec<u8>> = match kind.as_str() {
+        "string" => vec![redis.get(key).await.unwrap()],
+        "hash" => redis.hgetall::<_, Vec<Vec<u8>>>(key).await.unwrap(),
+        "list" => redis.lrange(key, 0, -1).await.unwrap(),
+        "set" => redis.smembers(key).await.unwrap(),
+        "zset" => redis.zrange(key, 0, -1).await.unwrap(),
+        other => panic!("unexpected Redis type {other} at {key}"),
+    };
+    values
+        .iter()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// T37: after sign-in, refresh and a queued recheck, nothing in Redis (keys or values, of any
+/// type) holds a JWT, a refresh token, a Patreon token, an OAuth code or state, or a secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_holds_only_counters_never_tokens_or_secrets() {
+async fn redis_never_holds_tokens_or_secrets() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix();
     let app = TestApp::spawn_with(Backend::Sqlite, on_redis(&url, &prefix, 100)).await;
     let id = app.active_patron("7701");
-    let signed_in = app.sign_in(&id).await;
+    let (authorize, state_cookie) = app.start_login(None).await;
+    let state = query_param(&authorize, "state").unwrap();
+    let callback = app.consent(&authorize, &id).await;
+    let code = query_param(&callback, "code").unwrap();
+    let cookies = set_cookies(&app.callback(&callback, &state_cookie).await);
+    let jwt = cookie_value(&cookies, "auth_token").unwrap();
+    let refresh = cookie_value(&cookies, "auth_refresh").unwrap();
     let renewed = app
-        .same_site_post(
-            "/api/auth/refresh",
-            &format!("auth_refresh={}", signed_in.refresh_cookie),
-        )
+        .same_site_post("/api/auth/refresh", &format!("auth_refresh={refresh}"))
         .send()
         .await
         .unwrap();
     assert_eq!(renewed.status(), StatusCode::OK);
+    let queued = app
+        .client
+        .post(app.url("/api/auth/recheck"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), StatusCode::ACCEPTED);
+    let user = domain::users::find_by_patreon_id(&app.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let cipher = &app.settings.token_cipher;
+    let patreon_access = cipher
+        .decrypt(
+            user.access_token.as_deref().unwrap(),
+            &domain::crypto::token_aad(&id, "access_token"),
+        )
+        .unwrap();
 
     let mut redis = ::redis::Client::open(url.as_str())
         .unwrap()
@@ -98,12 +144,34 @@ async fn redis_holds_only_counters_never_tokens_or_secrets() {
         .await
         .unwrap();
     let keys: Vec<String> = redis.keys(format!("{prefix}:*")).await.unwrap();
-    assert!(!keys.is_empty(), "the limiter wrote its counters");
+    assert!(
+        keys.iter().any(|k| k.contains(":ratelimit:")),
+        "the limiter wrote its counters: {keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k.contains(":jobs")),
+        "the recheck is queued in Redis: {keys:?}"
+    );
+    let secrets = [
+        ("JWT", jwt.as_str()),
+        ("refresh token", refresh.as_str()),
+        ("OAuth state", state.as_str()),
+        ("OAuth code", code.as_str()),
+        (
+            "Patreon access token",
+            secrecy::ExposeSecret::expose_secret(&patreon_access),
+        ),
+        ("client secret", "mock-client-secret"),
+        ("JWT_SECRET", JWT_SECRET),
+    ];
     for key in keys {
-        assert!(key.starts_with(&format!("{prefix}:ratelimit:")), "{key}");
-        assert!(!key.contains(&signed_in.jwt) && !key.contains(&signed_in.refresh_cookie));
-        let value: String = redis.get(&key).await.unwrap();
-        assert!(value.parse::<u64>().is_ok(), "{key} holds {value}");
+        let content = format!("{key}\n{}", dump(&mut redis, &key).await);
+        for (what, secret) in secrets {
+            assert!(
+                !content.contains(secret),
+                "{what} found in Redis under {key}"
+            );
+        }
     }
 }
 

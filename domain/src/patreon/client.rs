@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::{Identity, PatreonError, resources};
+use super::{Identity, PatreonError, budget::PatreonBudget, resources};
 use crate::config::PatreonSettings;
 
 const USER_AGENT: &str = concat!("patreon-gate/", env!("CARGO_PKG_VERSION"));
@@ -58,6 +58,7 @@ struct OAuthErrorBody {
 pub struct PatreonClient {
     http: reqwest::Client,
     settings: std::sync::Arc<PatreonSettings>,
+    budget: std::sync::Arc<PatreonBudget>,
 }
 
 impl PatreonClient {
@@ -69,10 +70,18 @@ impl PatreonClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(PatreonError::Network)?;
+        let budget = PatreonBudget::local(settings.requests_per_2s, Duration::from_secs(2));
         Ok(Self {
             http,
             settings: std::sync::Arc::new(settings),
+            budget: std::sync::Arc::new(budget),
         })
+    }
+
+    /// Shares `budget` (e.g. one counted in Redis for the whole deployment) for every call.
+    pub fn with_budget(mut self, budget: PatreonBudget) -> Self {
+        self.budget = std::sync::Arc::new(budget);
+        self
     }
 
     pub fn settings(&self) -> &PatreonSettings {
@@ -121,6 +130,7 @@ impl PatreonClient {
     }
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenGrant, PatreonError> {
+        self.budget.acquire().await;
         let response = self
             .http
             .post(self.endpoint("/api/oauth2/token"))
@@ -176,6 +186,7 @@ impl PatreonClient {
     pub async fn identity(&self, access_token: &SecretString) -> Result<Identity, PatreonError> {
         let mut url = self.endpoint("/api/oauth2/v2/identity");
         url.query_pairs_mut().extend_pairs(IDENTITY_QUERY);
+        self.budget.acquire().await;
         let response = self
             .http
             .get(url)

@@ -30,6 +30,7 @@ async fn setup() -> (MockPatreon, PatreonClient) {
         timeout: Duration::from_secs(1),
         creator_access_token: None,
         webhook_secret: None,
+        requests_per_2s: 1000,
     })
     .unwrap();
     (mock, client)

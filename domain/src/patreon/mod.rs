@@ -1,5 +1,6 @@
 //! Patreon's OAuth and API v2, as this service uses them.
 
+pub mod budget;
 mod client;
 mod error;
 pub mod resources;
@@ -7,6 +8,25 @@ pub mod resources;
 pub use client::{PatreonClient, TokenGrant};
 pub use error::PatreonError;
 pub use resources::Identity;
+
+/// The Patreon client of a process: its calls counted against the deployment-wide budget in
+/// Redis when there is one, else against this process's own.
+pub fn client_for(
+    settings: &crate::config::PatreonSettings,
+    redis: Option<&redis::aio::ConnectionManager>,
+    redis_key_prefix: &str,
+) -> Result<PatreonClient, PatreonError> {
+    let client = PatreonClient::new(settings.clone())?;
+    Ok(match redis {
+        Some(conn) => client.with_budget(budget::PatreonBudget::shared(
+            settings.requests_per_2s,
+            std::time::Duration::from_secs(2),
+            conn.clone(),
+            format!("{redis_key_prefix}:patreon:client-budget"),
+        )),
+        None => client,
+    })
+}
 
 #[cfg(test)]
 mod client_tests;

@@ -45,6 +45,7 @@ impl World {
             timeout: std::time::Duration::from_secs(1),
             creator_access_token: None,
             webhook_secret: None,
+            requests_per_2s: 1000,
         })
         .unwrap();
         let key = SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");

@@ -211,3 +211,34 @@ async fn two_schedulers_start_each_tick_once() {
             .all(|s| s.trigger == "schedule" && s.total == 1)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_stays_inside_patreons_rate_limit_instead_of_meeting_429s() {
+    let w = World::new(Backend::Sqlite).await;
+    for n in 0..30 {
+        w.signed_in(MockUser::active_patron(&format!("{}", 1000 + n), CAMPAIGN))
+            .await;
+    }
+    // Patreon (the mock) allows 12 calls per 2 s from now on; we budget 10.
+    let limit = patreon_mock::RateLimit {
+        per_client_per_2s: 12,
+        per_token_per_min: 0,
+    };
+    w.mock.set_faults(Faults {
+        rate_limit: Some(limit),
+        ..Faults::default()
+    });
+    let mut settings = w.ctx.settings.patreon.clone();
+    settings.requests_per_2s = 10;
+    let ctx = worker::WorkerCtx {
+        patreon: domain::patreon::PatreonClient::new(settings).unwrap(),
+        ..w.ctx.clone()
+    };
+    let (_, p) = worker::sweeper::sweep_now(&ctx, "manual").await.unwrap();
+    assert_eq!((p.done, p.failed), (30, 0));
+    assert_eq!(
+        w.mock.stats().rate_limited,
+        0,
+        "the budget, not Patreon's 429s, paced the sweep"
+    );
+}
