@@ -34,4 +34,15 @@ impl WorkerCtx {
             refresh_within: REFRESH_AHEAD,
         }
     }
+
+    /// A sweep's checks also keep tokens alive until the next sweep: a token that would expire
+    /// before the next scheduled tick plus a week is refreshed now (patreon-api.md §3).
+    pub fn sweep_verifier(&self) -> Verifier<'_> {
+        let now = chrono::Utc::now();
+        let next = self.settings.verify_schedule.next_after(now).unwrap_or(now);
+        Verifier {
+            refresh_within: (next - now) + chrono::Duration::days(7),
+            ..self.verifier()
+        }
+    }
 }

@@ -91,7 +91,11 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
     let Some(attempt) = tracker.start(&ctx.db).await? else {
         return Ok(()); // a duplicate delivery, or the member was erased meanwhile
     };
-    let outcome = ctx.verifier().verify(&ctx.db, user_id, trigger).await;
+    let verifier = match tracker {
+        Tracker::SweepItem { .. } => ctx.sweep_verifier(),
+        _ => ctx.verifier(),
+    };
+    let outcome = verifier.verify(&ctx.db, user_id, trigger).await;
     if let Err(domain::Error::Patreon(e)) = &outcome
         && e.is_transient()
         && attempt < MAX_ATTEMPTS

@@ -242,3 +242,38 @@ async fn a_sweep_stays_inside_patreons_rate_limit_instead_of_meeting_429s() {
         "the budget, not Patreon's 429s, paced the sweep"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_refreshes_tokens_that_would_die_before_the_next_sweep() {
+    let w = World::new(Backend::Sqlite).await;
+    let soon = w.signed_in(MockUser::active_patron("1100", CAMPAIGN)).await;
+    let later = w.signed_in(MockUser::active_patron("1101", CAMPAIGN)).await;
+    // The window is the time to the next tick (0 to 16 days) plus a week: a token for 5 more
+    // days must be refreshed now,
+    // one for 60 more days need not be.
+    use sea_orm::{EntityTrait, sea_query::Expr};
+    for (id, days) in [(soon, 5), (later, 60)] {
+        entity::user::Entity::update_many()
+            .col_expr(
+                entity::user::Column::TokenExpiresAt,
+                Expr::value(chrono::Utc::now() + chrono::Duration::days(days)),
+            )
+            .filter(entity::user::Column::Id.eq(id))
+            .exec(&w.ctx.db)
+            .await
+            .unwrap();
+    }
+    let (_, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    assert_eq!(p.failed, 0);
+    assert_eq!(
+        w.mock.stats().token_refresh_grants,
+        1,
+        "only the token that would expire first"
+    );
+    let refreshed = entity::user::Entity::find_by_id(soon)
+        .one(&w.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(refreshed.token_expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::days(20));
+}
