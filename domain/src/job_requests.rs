@@ -76,9 +76,9 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<job_requ
 }
 
 /// Marks the request running and counts the attempt; returns the attempt number (1 for the
-/// first), or `None` if the request is gone.
+/// first), or `None` if the request is gone or already finished (a duplicate delivery).
 pub async fn start_attempt(db: &impl ConnectionTrait, id: &str) -> Result<Option<i32>> {
-    job_request::Entity::update_many()
+    let started = job_request::Entity::update_many()
         .col_expr(job_request::Column::Status, Expr::value("running"))
         .col_expr(
             job_request::Column::Attempts,
@@ -86,8 +86,12 @@ pub async fn start_attempt(db: &impl ConnectionTrait, id: &str) -> Result<Option
         )
         .col_expr(job_request::Column::StartedAt, Expr::value(Utc::now()))
         .filter(job_request::Column::Id.eq(id))
+        .filter(job_request::Column::Status.is_in(OPEN))
         .exec(db)
         .await?;
+    if started.rows_affected == 0 {
+        return Ok(None);
+    }
     Ok(find(db, id).await?.map(|r| r.attempts))
 }
 

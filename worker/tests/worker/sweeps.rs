@@ -277,3 +277,45 @@ async fn a_sweep_refreshes_tokens_that_would_die_before_the_next_sweep() {
         .unwrap();
     assert!(refreshed.token_expires_at.unwrap() > chrono::Utc::now() + chrono::Duration::days(20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_delivered_twice_runs_once() {
+    let w = World::new(Backend::Sqlite).await;
+    let user = w.signed_in(MockUser::active_patron("1200", CAMPAIGN)).await;
+    let trigger = domain::membership_checks::CheckTrigger::Member;
+    let requested = domain::job_requests::request_verification(
+        &w.ctx.db,
+        user,
+        user,
+        trigger,
+        chrono::Duration::zero(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let domain::job_requests::Requested::New(request) = requested else {
+        panic!("a new request")
+    };
+    let job = domain::jobs::Job::VerifyMembership {
+        user_id: user,
+        trigger,
+        request_id: Some(request.id.clone()),
+        sweep_id: None,
+    };
+    let ctx = apalis::prelude::Data::new(w.ctx.clone());
+    worker::verify::handle(job.clone(), ctx.clone())
+        .await
+        .unwrap();
+    worker::verify::handle(job, ctx).await.unwrap(); // the queue delivered it again
+    let checks = membership_check::Entity::find()
+        .filter(membership_check::Column::Trigger.eq("member"))
+        .count(&w.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(checks, 1);
+    let done = domain::job_requests::find(&w.ctx.db, &request.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((done.status.as_str(), done.attempts), ("succeeded", 1));
+}
