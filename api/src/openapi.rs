@@ -4,17 +4,18 @@
 use poem_openapi::OpenApiService;
 
 use crate::routes::{
-    auth::AuthApi, demo_page::DemoPage, health::HealthApi, jobs::JobsApi, session::SessionApi,
+    admin::AdminApi, auth::AuthApi, demo_page::DemoPage, health::HealthApi, jobs::JobsApi,
+    session::SessionApi,
 };
 
-pub type Apis = (AuthApi, SessionApi, JobsApi, HealthApi, DemoPage);
+pub type Apis = (AuthApi, SessionApi, JobsApi, AdminApi, HealthApi, DemoPage);
 
 pub const TITLE: &str = "patreon-gate";
 
 /// Built without any state, so the spec can be generated offline.
 pub fn spec_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, SessionApi, JobsApi, HealthApi, DemoPage),
+        (AuthApi, SessionApi, JobsApi, AdminApi, HealthApi, DemoPage),
         TITLE,
         env!("CARGO_PKG_VERSION"),
     )

@@ -5,6 +5,7 @@ pub mod auth_events;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod dead_letters;
 mod error;
 pub mod job_requests;
 pub mod jobs;

@@ -16,7 +16,13 @@ pub async fn run(
     queue: JobQueue,
     shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let name = format!("verify-{}", std::process::id());
+    // Unique per run, even for several runs in one process (apalis refuses a name that was
+    // active moments ago, job-queue.md 3.6).
+    let name = format!(
+        "verify-{}-{}",
+        std::process::id(),
+        &domain::secrets::random_id()[..8]
+    );
     // The same worker on either backend; the poll interval keeps pickup under a second.
     macro_rules! monitor {
         ($backend:expr) => {{

@@ -1,3 +1,4 @@
+pub mod admin;
 pub mod auth;
 pub mod demo_page;
 pub mod health;

@@ -8,4 +8,6 @@ pub enum ApiTags {
     Session,
     /// Liveness and readiness probes.
     Health,
+    /// For members with the admin role.
+    Admin,
 }

@@ -319,3 +319,72 @@ async fn a_job_delivered_twice_runs_once() {
         .unwrap();
     assert_eq!((done.status.as_str(), done.attempts), ("succeeded", 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_check_that_gave_up_can_be_retried_and_reopens_the_sweep() {
+    let w = World::new(Backend::Sqlite).await;
+    let user = w.signed_in(MockUser::active_patron("1300", CAMPAIGN)).await;
+    let refused = EndpointFault {
+        fail_next: 1,
+        status: 400,
+        ..EndpointFault::default()
+    };
+    w.mock.set_faults(Faults {
+        identity: refused,
+        ..Faults::default()
+    });
+    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    assert_eq!(p.failed, 1);
+
+    let dead = domain::dead_letters::list(&w.ctx.db, 10).await.unwrap();
+    let item = domain::dead_letters::DeadJobRef::SweepItem {
+        sweep_id: sweep.id,
+        user_id: user,
+    };
+    let listed: Vec<_> = dead.iter().map(|d| &d.job).collect();
+    assert_eq!(listed, [&item]);
+    assert!(
+        domain::dead_letters::retry(&w.ctx.db, &w.ctx.queue, &item)
+            .await
+            .unwrap()
+    );
+    let reopened = entity::sweep::Entity::find_by_id(sweep.id)
+        .one(&w.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        reopened.finished_at.is_none(),
+        "the sweep owes a check again"
+    );
+
+    tokio::spawn(worker::startup::run(
+        w.ctx.clone(),
+        w.ctx.queue.clone(),
+        std::future::pending(),
+    ));
+    let started = std::time::Instant::now();
+    loop {
+        let p = sweeps::progress(&w.ctx.db, sweep.id).await.unwrap();
+        if p.is_complete() && p.failed == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "retry never ran: {p:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let closed = entity::sweep::Entity::find_by_id(sweep.id)
+        .one(&w.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(closed.finished_at.is_some());
+    assert!(
+        domain::dead_letters::list(&w.ctx.db, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
