@@ -47,6 +47,17 @@ pub enum MemberAuth {
     Cookie(CookieAuth),
 }
 
+impl Principal {
+    /// For state-changing calls: a cookie-authenticated caller must pass the CSRF guard
+    /// (Bearer callers cannot be driven by another site).
+    pub fn require_same_site(&self, req: &Request, state: &AppState) -> Result<(), ApiError> {
+        match self.via {
+            Via::Cookie => require_same_site_request(req, state),
+            Via::Bearer => Ok(()),
+        }
+    }
+}
+
 impl MemberAuth {
     pub fn principal(&self) -> &Principal {
         match self {

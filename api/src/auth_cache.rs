@@ -46,7 +46,7 @@ impl AuthCache {
     ) -> Option<(session::Model, user::Model)> {
         let entry = self.entries.get(session_id)?;
         let fresh = entry.cached_at.elapsed() < self.ttl;
-        let live = entry.session.revoked_at.is_none() && entry.session.expires_at > now;
+        let live = domain::sessions::is_live(&entry.session, now);
         if fresh && live && entry.user.patreon_id == patreon_id {
             return Some((entry.session.clone(), entry.user.clone()));
         }

@@ -98,15 +98,7 @@ async fn main() -> anyhow::Result<()> {
         patreon: state.patreon.clone(),
         settings: state.settings.clone(),
     };
-    let background = [
-        tokio::spawn(worker::sweeper::run_scheduler(worker.clone())),
-        tokio::spawn(worker::sweeper::run_reconciler(worker.clone())),
-    ];
-    let worker = tokio::spawn(worker::startup::run(
-        worker,
-        state.jobs.clone(),
-        std::future::pending(),
-    ));
+    let worker = tokio::spawn(worker::startup::run_all(worker, std::future::pending()));
 
     println!();
     println!("  patreon-gate demo is running");
@@ -120,7 +112,6 @@ async fn main() -> anyhow::Result<()> {
     println!();
     app.run_until_stopped().await?;
     worker.abort();
-    background.iter().for_each(|task| task.abort());
     mock.shutdown().await;
     Ok(())
 }

@@ -151,6 +151,13 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
+impl Settings {
+    /// Whether the Patreon user has the admin role (`ADMIN_PATREON_IDS`).
+    pub fn is_admin(&self, patreon_id: &str) -> bool {
+        self.admin_patreon_ids.contains(patreon_id)
+    }
+}
+
 /// `scheme://host[:port]` of a URL, as browsers send it in `Origin`.
 pub fn origin_of(url: &Url) -> String {
     url.origin().ascii_serialization()

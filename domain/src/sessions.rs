@@ -61,7 +61,8 @@ pub async fn create(
     })
 }
 
-fn is_live(s: &session::Model, now: DateTime<Utc>) -> bool {
+/// A session counts until it is revoked or its absolute lifetime ends.
+pub fn is_live(s: &session::Model, now: DateTime<Utc>) -> bool {
     s.revoked_at.is_none() && s.expires_at > now
 }
 
@@ -192,7 +193,13 @@ pub async fn rotate_refresh_token(
     Err(Error::InvalidRefreshToken)
 }
 
-/// Removes sessions that ended more than a day ago; called periodically.
+/// Removes everything of finished sign-ins: expired states and handoff codes, and sessions
+/// that ended more than a day ago. Called periodically by the api.
+pub async fn purge_expired_sign_ins(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
+    Ok(crate::sign_in::purge_expired(db, now).await? + purge_ended(db, now).await?)
+}
+
+/// Removes sessions that ended more than a day ago.
 pub async fn purge_ended(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
     let cutoff = now - Duration::days(1);
     let result = session::Entity::delete_many()

@@ -132,7 +132,7 @@ pub async fn redeem_handoff(
         .one(db)
         .await?;
     match found {
-        Some((s, Some(u))) if s.revoked_at.is_none() && s.expires_at > now => Ok((s, u)),
+        Some((s, Some(u))) if crate::sessions::is_live(&s, now) => Ok((s, u)),
         _ => Err(Error::SessionEnded),
     }
 }

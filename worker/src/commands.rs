@@ -1,6 +1,6 @@
 //! The `worker` binary's commands.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context;
 use domain::{
@@ -21,7 +21,8 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
     match args.first().map(String::as_str).unwrap_or("run") {
         "run" => run(context(settings, db).await?).await,
         "purge" => {
-            println!("removed {} expired rows", purge(&db).await?);
+            let removed = domain::sessions::purge_expired_sign_ins(&db, chrono::Utc::now()).await?;
+            println!("removed {removed} expired rows");
             Ok(())
         }
         "rotate-keys" => {
@@ -66,13 +67,6 @@ async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<W
     })
 }
 
-/// Removes expired sign-in states, handoff codes and long-ended sessions.
-async fn purge(db: &DatabaseConnection) -> anyhow::Result<u64> {
-    let now = chrono::Utc::now();
-    Ok(domain::sign_in::purge_expired(db, now).await?
-        + domain::sessions::purge_ended(db, now).await?)
-}
-
 /// `worker verify <patreon id>`: an operator's immediate recheck of one member.
 async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
     let user = domain::users::find_by_patreon_id(&ctx.db, patreon_id)
@@ -103,28 +97,10 @@ async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `worker [run]`: queued jobs and periodic housekeeping until SIGTERM or Ctrl-C.
+/// `worker [run]`: queued jobs, scheduled sweeps and their reconciliation until SIGTERM or Ctrl-C.
 async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
-    let queue = ctx.queue.clone();
-    let reconciler = tokio::spawn(crate::sweeper::run_reconciler(ctx.clone()));
-    let scheduler = tokio::spawn(crate::sweeper::run_scheduler(ctx.clone()));
-    let db = ctx.db.clone();
-    let housekeeping = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            match purge(&db).await {
-                Ok(n) => tracing::info!(removed = n, "housekeeping done"),
-                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
-            }
-        }
-    });
     tracing::info!("worker running");
-    let result = crate::startup::run(ctx, queue, shutdown_signal()).await;
-    housekeeping.abort();
-    reconciler.abort();
-    scheduler.abort();
-    result
+    crate::startup::run_all(ctx, shutdown_signal()).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

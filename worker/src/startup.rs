@@ -10,6 +10,29 @@ use crate::{WorkerCtx, verify};
 /// How many jobs one worker process runs at once.
 const CONCURRENCY: usize = 4;
 
+/// Everything a worker process does: the job workers, the sweep scheduler and the reconciler,
+/// until `shutdown` resolves.
+pub async fn run_all(
+    ctx: WorkerCtx,
+    shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
+) -> anyhow::Result<()> {
+    // Dropped when this future ends or is cancelled, taking the loops with it.
+    let _background = AbortOnDrop(vec![
+        tokio::spawn(crate::sweeper::run_scheduler(ctx.clone())),
+        tokio::spawn(crate::sweeper::run_reconciler(ctx.clone())),
+    ]);
+    let queue = ctx.queue.clone();
+    run(ctx, queue, shutdown).await
+}
+
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
+
 /// Runs the job workers on `queue` until `shutdown` resolves, then drains within 30 s.
 pub async fn run(
     ctx: WorkerCtx,

@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Union, payload::Json};
 
 use super::ApiTags;
 use crate::{
-    auth::{self, MemberAuth, Principal, Via},
+    auth::{MemberAuth, Principal},
     error::{ApiError, operation_errors},
     state::AppState,
 };
@@ -96,19 +96,14 @@ operation_errors!(RetryDeadError {
 });
 
 fn require_admin(principal: &Principal, state: &AppState) -> Result<(), ApiError> {
-    if state
-        .settings
-        .admin_patreon_ids
-        .contains(&principal.user.patreon_id)
-    {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "This needs the admin role.",
-        ))
+    if state.settings.is_admin(&principal.user.patreon_id) {
+        return Ok(());
     }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "This needs the admin role.",
+    ))
 }
 
 #[OpenApi(tag = "ApiTags::Admin")]
@@ -147,9 +142,7 @@ impl AdminApi {
     ) -> Result<Retried, RetryDeadError> {
         let principal = auth.principal();
         require_admin(principal, &state)?;
-        if principal.via == Via::Cookie {
-            auth::require_same_site_request(req, &state)?;
-        }
+        principal.require_same_site(req, &state)?;
         match dead_letters::retry(&state.db, &state.jobs, &body.0.clone().into()).await {
             Ok(true) => Ok(Retried::Queued),
             Ok(false) => {

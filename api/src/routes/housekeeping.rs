@@ -9,11 +9,9 @@ pub async fn run(state: AppState) {
     loop {
         tick.tick().await;
         let now = chrono::Utc::now();
-        let states = domain::sign_in::purge_expired(&state.db, now).await;
-        let sessions = domain::sessions::purge_ended(&state.db, now).await;
-        match (states, sessions) {
-            (Ok(a), Ok(b)) => tracing::debug!(expired_rows = a + b, "housekeeping done"),
-            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+        match domain::sessions::purge_expired_sign_ins(&state.db, now).await {
+            Ok(removed) => tracing::debug!(removed, "housekeeping done"),
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
         }
         state.rate_limiter.shrink();
         state.auth_cache.purge_stale();

@@ -13,7 +13,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
 use super::ApiTags;
 use crate::{
-    auth::{self, MemberAuth, Via},
+    auth::MemberAuth,
     error::{ApiError, ErrorBody, operation_errors},
     state::AppState,
 };
@@ -111,9 +111,7 @@ impl JobsApi {
         auth: MemberAuth,
     ) -> Result<RecheckResponse, RecheckError> {
         let principal = auth.principal();
-        if principal.via == Via::Cookie {
-            auth::require_same_site_request(req, &state)?;
-        }
+        principal.require_same_site(req, &state)?;
         let user_id = principal.user.id;
         let requested = job_requests::request_verification(
             &state.db,
@@ -157,7 +155,7 @@ impl JobsApi {
         #[oai(validator(max_length = 64))] id: Path<String>,
     ) -> Result<Json<JobStatus>, JobStatusError> {
         let user = &auth.principal().user;
-        let is_admin = state.settings.admin_patreon_ids.contains(&user.patreon_id);
+        let is_admin = state.settings.is_admin(&user.patreon_id);
         match job_requests::find(&state.db, &id).await? {
             Some(job)
                 if job.user_id == user.id || job.requested_by == Some(user.id) || is_admin =>

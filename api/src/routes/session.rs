@@ -65,7 +65,7 @@ impl Me {
             is_paid_member: u.membership_active && fresh,
             membership_tier: u.tier_title.clone(),
             is_team_member: settings.team_patreon_ids.contains(&u.patreon_id),
-            is_admin: settings.admin_patreon_ids.contains(&u.patreon_id),
+            is_admin: settings.is_admin(&u.patreon_id),
             last_checked: u.last_checked,
             needs_relogin: u.needs_relogin,
         }
@@ -185,9 +185,7 @@ impl SessionApi {
             }
             None => {
                 let principal = auth::authenticate(req).await?;
-                if principal.via == Via::Cookie {
-                    auth::require_same_site_request(req, &state)?;
-                }
+                principal.require_same_site(req, &state)?;
                 let via_cookie = principal.via == Via::Cookie;
                 (principal.session, principal.user, via_cookie)
             }
