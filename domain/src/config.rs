@@ -83,6 +83,8 @@ pub struct Settings {
     pub auth_cache_ttl: Duration,
     pub membership: MembershipPolicy,
     pub stale_after: chrono::Duration,
+    /// A queued job with no news for this long is presumed lost by the queue and pushed again.
+    pub job_lost_after: chrono::Duration,
 }
 
 /// Reads variables through `lookup` so tests can configure without touching the process environment.
@@ -351,6 +353,10 @@ impl Settings {
                 allow_free_trials: v.flag("ALLOW_FREE_TRIALS", true)?,
             },
             stale_after: chrono::Duration::days(stale_days),
+            job_lost_after: chrono::Duration::seconds(
+                v.parsed::<i64>("JOB_LOST_AFTER_SECS", 600, "a whole number of seconds")?
+                    .max(1),
+            ),
         })
     }
 }

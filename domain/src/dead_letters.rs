@@ -8,8 +8,7 @@ use sea_orm::{
     sea_query::Expr,
 };
 
-use crate::jobs::{Job, JobQueue};
-use crate::membership_checks::CheckTrigger;
+use crate::jobs::JobQueue;
 use crate::{Error, Result, sweeps};
 
 /// Which record a dead job lives in.
@@ -120,17 +119,7 @@ pub async fn retry(db: &impl ConnectionTrait, queue: &JobQueue, job: &DeadJobRef
                 }
                 Err(e) => return Err(e.into()),
             }
-            let trigger = if request.trigger == "admin" {
-                CheckTrigger::Admin
-            } else {
-                CheckTrigger::Member
-            };
-            let job = Job::VerifyMembership {
-                user_id: request.user_id,
-                trigger,
-                request_id: Some(request.id),
-                sweep_id: None,
-            };
+            let job = crate::job_requests::job_for(&request);
             queue
                 .push(job)
                 .await

@@ -5,10 +5,11 @@ use chrono::{DateTime, Duration, Utc};
 use entity::job_request;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 
+use crate::jobs::{Job, JobQueue};
 use crate::membership_checks::CheckTrigger;
 use crate::{Result, secrets};
 
@@ -125,4 +126,51 @@ pub async fn mark_finished(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The job that carries request `r`.
+pub fn job_for(r: &job_request::Model) -> Job {
+    let trigger = if r.trigger == CheckTrigger::Admin.as_str() {
+        CheckTrigger::Admin
+    } else {
+        CheckTrigger::Member
+    };
+    Job::VerifyMembership {
+        user_id: r.user_id,
+        trigger,
+        request_id: Some(r.id.clone()),
+        sweep_id: None,
+    }
+}
+
+/// Pushes again the open requests with no news for `lost_after` (queued and never started, or
+/// started that long ago): the queue may have lost them. A job that was not lost meets the
+/// request already finished, or the member's check lease, and does nothing.
+pub async fn repush_stale(
+    db: &impl ConnectionTrait,
+    queue: &JobQueue,
+    lost_after: Duration,
+) -> Result<u64> {
+    let cutoff = Utc::now() - lost_after;
+    let stale = job_request::Entity::find()
+        .filter(job_request::Column::Status.is_in(OPEN))
+        .filter(
+            Condition::any()
+                .add(job_request::Column::StartedAt.lt(cutoff))
+                .add(
+                    Condition::all()
+                        .add(job_request::Column::StartedAt.is_null())
+                        .add(job_request::Column::CreatedAt.lt(cutoff)),
+                ),
+        )
+        .limit(1000)
+        .all(db)
+        .await?;
+    for r in &stale {
+        queue
+            .push(job_for(r))
+            .await
+            .map_err(|e| crate::Error::Queue(e.to_string()))?;
+    }
+    Ok(stale.len() as u64)
 }

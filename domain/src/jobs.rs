@@ -28,6 +28,29 @@ pub enum Job {
         #[serde(default)]
         sweep_id: Option<i64>,
     },
+    /// Refresh one member's Patreon token pair if it expires soon. `attempt` counts transient
+    /// failures so far (0 on the first run).
+    RefreshToken {
+        user_id: i64,
+        #[serde(default)]
+        attempt: i32,
+    },
+}
+
+impl Job {
+    /// The job's kind, as logs and metrics name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::VerifyMembership { .. } => "verify_membership",
+            Job::RefreshToken { .. } => "refresh_token",
+        }
+    }
+
+    pub fn user_id(&self) -> i64 {
+        match self {
+            Job::VerifyMembership { user_id, .. } | Job::RefreshToken { user_id, .. } => *user_id,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

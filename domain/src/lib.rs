@@ -11,6 +11,7 @@ pub mod job_requests;
 pub mod jobs;
 pub mod jwt;
 pub mod key_rotation;
+pub mod leases;
 pub mod membership;
 pub mod membership_checks;
 pub mod patreon;

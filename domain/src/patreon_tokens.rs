@@ -273,3 +273,26 @@ async fn write_pair(
         .await?;
     Ok(())
 }
+
+/// Members whose pair expires within `within` and can still be refreshed (no refresh under way),
+/// at most `limit`, soonest first: what the reconciler turns into *refresh token* jobs.
+pub async fn expiring(db: &impl ConnectionTrait, within: Duration, limit: u64) -> Result<Vec<i64>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let now = Utc::now();
+    Ok(user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::NeedsRelogin.eq(false))
+        .filter(user::Column::RefreshToken.is_not_null())
+        .filter(user::Column::TokenExpiresAt.lt(now + within))
+        .filter(
+            user::Column::TokenRefreshLeaseUntil
+                .is_null()
+                .or(user::Column::TokenRefreshLeaseUntil.lt(now)),
+        )
+        .order_by_asc(user::Column::TokenExpiresAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}

@@ -1,6 +1,7 @@
 //! Database entities. Plain data: behaviour lives in the `domain` crate.
 
 pub mod handoff_code;
+pub mod job_lease;
 pub mod job_request;
 pub mod membership_check;
 pub mod oauth_state;

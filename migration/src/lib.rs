@@ -8,6 +8,7 @@ mod m20261128_000003_create_membership_checks;
 mod m20261128_000004_create_job_requests;
 mod m20261128_000005_add_job_request_attempts;
 mod m20261128_000006_create_sweeps;
+mod m20261128_000007_create_job_leases;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_create_job_requests::Migration),
             Box::new(m20261128_000005_add_job_request_attempts::Migration),
             Box::new(m20261128_000006_create_sweeps::Migration),
+            Box::new(m20261128_000007_create_job_leases::Migration),
         ]
     }
 }

@@ -1,6 +1,9 @@
 //! The worker: runs background jobs from the queue (Redis, or the embedded SQLite queue).
 
 pub mod commands;
+pub mod jobs;
+pub mod reconciler;
+pub mod refresh;
 pub mod startup;
 pub mod sweeper;
 pub mod verify;
@@ -38,11 +41,16 @@ impl WorkerCtx {
     /// A sweep's checks also keep tokens alive until the next sweep: a token that would expire
     /// before the next scheduled tick plus a week is refreshed now (patreon-api.md §3).
     pub fn sweep_verifier(&self) -> Verifier<'_> {
-        let now = chrono::Utc::now();
-        let next = self.settings.verify_schedule.next_after(now).unwrap_or(now);
         Verifier {
-            refresh_within: (next - now) + chrono::Duration::days(7),
+            refresh_within: self.token_horizon(),
             ..self.verifier()
         }
+    }
+
+    /// How far ahead tokens are kept alive: until the next scheduled sweep plus a week.
+    pub fn token_horizon(&self) -> chrono::Duration {
+        let now = chrono::Utc::now();
+        let next = self.settings.verify_schedule.next_after(now).unwrap_or(now);
+        (next - now) + chrono::Duration::days(7)
     }
 }

@@ -5,7 +5,7 @@ use std::{future::Future, time::Duration};
 use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
 use domain::jobs::JobQueue;
 
-use crate::{WorkerCtx, verify};
+use crate::WorkerCtx;
 
 /// How many jobs one worker process runs at once.
 const CONCURRENCY: usize = 4;
@@ -19,7 +19,7 @@ pub async fn run_all(
     // Dropped when this future ends or is cancelled, taking the loops with it.
     let _background = AbortOnDrop(vec![
         tokio::spawn(crate::sweeper::run_scheduler(ctx.clone())),
-        tokio::spawn(crate::sweeper::run_reconciler(ctx.clone())),
+        tokio::spawn(crate::reconciler::run(ctx.clone())),
     ]);
     let queue = ctx.queue.clone();
     run(ctx, queue, shutdown).await
@@ -61,7 +61,7 @@ pub async fn run(
                         .data(ctx.clone())
                         .catch_panic()
                         .concurrency(CONCURRENCY)
-                        .build(verify::handle)
+                        .build(crate::jobs::handle)
                 })
                 .shutdown_timeout(Duration::from_secs(30))
                 .run_with_signal(shutdown)

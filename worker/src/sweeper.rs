@@ -10,9 +10,7 @@ use crate::WorkerCtx;
 
 /// Members pushed per batch when a sweep fans out.
 const BATCH: u64 = 500;
-/// A queued check with no news for this long is presumed lost and pushed again.
-const LOST_AFTER: chrono::Duration = chrono::Duration::minutes(10);
-/// How often the reconciler looks.
+/// How often `sweep --now` re-pushes what its sweep still owes.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
 /// Pushes what `sweep` still owes: pending members, and queued ones whose job seems lost.
@@ -30,24 +28,6 @@ pub async fn reconcile_sweep(
     Ok(())
 }
 
-/// Every unfinished sweep, now and then every minute, for the life of the process.
-pub async fn run_reconciler(ctx: WorkerCtx) {
-    let mut tick = tokio::time::interval(RECONCILE_EVERY);
-    loop {
-        tick.tick().await;
-        match sweeps::unfinished(&ctx.db).await {
-            Ok(open) => {
-                for s in open {
-                    if let Err(e) = reconcile_sweep(&ctx, s.id, LOST_AFTER).await {
-                        tracing::warn!(sweep_id = s.id, error = %e, "sweep reconciliation failed");
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot list unfinished sweeps"),
-        }
-    }
-}
-
 /// Starts the sweep of every tick of `VERIFY_SCHEDULE` as it comes (and, at start, of the
 /// latest tick if it never ran). Every replica may run this: a tick's sweep is created once.
 pub async fn run_scheduler(ctx: WorkerCtx) {
@@ -59,7 +39,9 @@ pub async fn run_scheduler(ctx: WorkerCtx) {
             let id = domain::schedule::tick_id(tick);
             match sweeps::start(&ctx.db, &id, "schedule", now).await {
                 Ok(sweep) if sweep.finished_at.is_none() => {
-                    if let Err(e) = reconcile_sweep(&ctx, sweep.id, LOST_AFTER).await {
+                    if let Err(e) =
+                        reconcile_sweep(&ctx, sweep.id, ctx.settings.job_lost_after).await
+                    {
                         tracing::warn!(tick = %id, error = %e, "cannot fan out the scheduled sweep");
                     }
                 }
@@ -103,7 +85,7 @@ pub async fn sweep_now(ctx: &WorkerCtx, trigger: &str) -> anyhow::Result<(sweep:
     let mut last_reconcile = tokio::time::Instant::now() - RECONCILE_EVERY;
     let progress = loop {
         if last_reconcile.elapsed() >= RECONCILE_EVERY {
-            reconcile_sweep(ctx, sweep.id, LOST_AFTER).await?;
+            reconcile_sweep(ctx, sweep.id, ctx.settings.job_lost_after).await?;
             last_reconcile = tokio::time::Instant::now();
         }
         let p = sweeps::progress(&ctx.db, sweep.id).await?;

@@ -1,19 +1,28 @@
 //! The *verify membership* job, for a member's recheck, an admin, or a sweep.
 
-use apalis::prelude::{AbortError, BoxDynError, Data};
+use std::time::Duration;
+
+use apalis::prelude::{AbortError, BoxDynError};
 use domain::{
     job_requests,
     jobs::{Job, MAX_ATTEMPTS, retry_delay},
-    membership_checks::CheckOutcome,
+    leases,
+    membership_checks::{CheckOutcome, CheckTrigger},
     sweeps,
     verification::Verification,
 };
 use sea_orm::DatabaseConnection;
 
+/// How long one member's check may hold their lease: well past the Patreon timeouts of a
+/// refresh and two identity calls, so a live check never loses it.
+const CHECK_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// When a job finds another check of the same member under way, it comes back this much later.
+const BUSY_RETRY: Duration = Duration::from_secs(5);
+
 use crate::WorkerCtx;
 
 /// Where a job reports its progress: the request someone waits on, or its sweep's item.
-enum Tracker {
+pub enum Tracker {
     Request(String),
     SweepItem { sweep_id: i64, user_id: i64 },
     Untracked,
@@ -36,6 +45,18 @@ impl Tracker {
             Self::Request(id) => job_requests::mark_retrying(db, id, error).await,
             Self::SweepItem { sweep_id, user_id } => {
                 sweeps::retrying(db, *sweep_id, *user_id, error).await
+            }
+            Self::Untracked => Ok(()),
+        }
+    }
+
+    /// Ends the job without a check: it crashed its worker too many times (a poison job).
+    async fn give_up(&self, db: &DatabaseConnection, error: &str) -> domain::Result<()> {
+        match self {
+            Self::Request(id) => job_requests::mark_finished(db, id, Err(error)).await,
+            Self::SweepItem { sweep_id, user_id } => {
+                let failed = CheckOutcome::Failed.as_str();
+                sweeps::finish_item(db, *sweep_id, *user_id, failed, Some(error)).await
             }
             Self::Untracked => Ok(()),
         }
@@ -76,21 +97,43 @@ impl Tracker {
     }
 }
 
-pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
-    let Job::VerifyMembership {
-        user_id,
-        trigger,
-        request_id,
-        sweep_id,
-    } = job.clone();
-    let tracker = match (request_id, sweep_id) {
-        (Some(id), _) => Tracker::Request(id),
-        (None, Some(sweep_id)) => Tracker::SweepItem { sweep_id, user_id },
-        (None, None) => Tracker::Untracked,
+/// Runs one *verify membership* job: at most one check per member at a time, anywhere.
+pub async fn run(
+    ctx: &WorkerCtx,
+    job: Job,
+    user_id: i64,
+    trigger: CheckTrigger,
+    tracker: Tracker,
+) -> Result<(), BoxDynError> {
+    let key = format!("verify:{user_id}");
+    let Some(lease) = leases::try_acquire(&ctx.db, &key, CHECK_LEASE).await? else {
+        // Another delivery of this member's check is running (a duplicate, or a different
+        // trigger): come back after it instead of calling Patreon twice at once.
+        ctx.queue.push_after(job, BUSY_RETRY).await?;
+        return Ok(());
     };
+    let result = run_leased(ctx, job, user_id, trigger, &tracker).await;
+    leases::release(&ctx.db, lease).await?;
+    result
+}
+
+async fn run_leased(
+    ctx: &WorkerCtx,
+    job: Job,
+    user_id: i64,
+    trigger: CheckTrigger,
+    tracker: &Tracker,
+) -> Result<(), BoxDynError> {
     let Some(attempt) = tracker.start(&ctx.db).await? else {
         return Ok(()); // a duplicate delivery, or the member was erased meanwhile
     };
+    if attempt > MAX_ATTEMPTS {
+        // Attempts are counted as they start, so runs that killed their worker count too; a job
+        // that keeps crashing ends here, dead, instead of looping (job-queue.md 3.4).
+        tracker.give_up(&ctx.db, "crashed").await?;
+        tracing::error!(user_id, attempt, "verification crashed too often; given up");
+        return Err(AbortError::new(std::io::Error::other("poison job")).into());
+    }
     let verifier = match tracker {
         Tracker::SweepItem { .. } => ctx.sweep_verifier(),
         _ => ctx.verifier(),

@@ -21,6 +21,8 @@ use crate::{
 
 /// The Patreon token is refreshed when it would expire within this long.
 const PATREON_REFRESH_WINDOW: Duration = Duration::minutes(5);
+/// A refresh Patreon could not take now is tried again by the worker after this long.
+const POSTPONED_REFRESH_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
 const RENEWED: &str = "Session renewed.";
 
 pub struct SessionApi;
@@ -202,6 +204,15 @@ impl SessionApi {
         let message = match kept {
             Ok(KeepAlive::Fresh) => RENEWED.to_owned(),
             Ok(KeepAlive::Postponed) => {
+                // The worker takes it from here, with backoff; if even the push fails, its
+                // reconciler finds the expiring token on its own.
+                let retry = domain::jobs::Job::RefreshToken {
+                    user_id: user.id,
+                    attempt: 0,
+                };
+                if let Err(e) = state.jobs.push_after(retry, POSTPONED_REFRESH_DELAY).await {
+                    tracing::warn!(user_id = user.id, error = %e, "cannot queue the postponed token refresh");
+                }
                 format!(
                     "{RENEWED} Patreon is unreachable, so its token refresh will be retried later."
                 )

@@ -2,4 +2,5 @@
 //! Patreon mock over HTTP.
 
 mod helpers;
+mod jobs;
 mod sweeps;

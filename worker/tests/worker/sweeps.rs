@@ -303,10 +303,10 @@ async fn a_job_delivered_twice_runs_once() {
         sweep_id: None,
     };
     let ctx = apalis::prelude::Data::new(w.ctx.clone());
-    worker::verify::handle(job.clone(), ctx.clone())
+    worker::jobs::handle(job.clone(), ctx.clone())
         .await
         .unwrap();
-    worker::verify::handle(job, ctx).await.unwrap(); // the queue delivered it again
+    worker::jobs::handle(job, ctx).await.unwrap(); // the queue delivered it again
     let checks = membership_check::Entity::find()
         .filter(membership_check::Column::Trigger.eq("member"))
         .count(&w.ctx.db)

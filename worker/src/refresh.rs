@@ -1,0 +1,48 @@
+//! The *refresh token* job: keeps one member's Patreon pair alive before it expires.
+//!
+//! Refresh tokens are single use; `patreon_tokens::refresh_if_expiring` holds a per-member lease
+//! in the database, so however many of these jobs run for one member, anywhere, Patreon sees
+//! one refresh. `invalid_grant` flags the member once; later jobs see the flag and stop.
+
+use apalis::prelude::{AbortError, BoxDynError};
+use domain::{
+    Error,
+    jobs::{Job, MAX_ATTEMPTS, retry_delay},
+    patreon_tokens,
+};
+
+use crate::WorkerCtx;
+
+pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<(), BoxDynError> {
+    let cipher = &ctx.settings.token_cipher;
+    let within = ctx.token_horizon();
+    match patreon_tokens::refresh_if_expiring(&ctx.db, &ctx.patreon, cipher, user_id, within).await
+    {
+        Ok(outcome) => {
+            tracing::debug!(user_id, ?outcome, "token refresh job done");
+            Ok(())
+        }
+        // The link is dead (now or before): recorded once, nothing left to do.
+        Err(Error::NeedsRelogin) => Ok(()),
+        Err(Error::Patreon(e)) if e.is_transient() && attempt + 1 < MAX_ATTEMPTS => {
+            let next = attempt + 1;
+            let delay = retry_delay(&e, next);
+            let retry = Job::RefreshToken {
+                user_id,
+                attempt: next,
+            };
+            ctx.queue.push_after(retry, delay).await?;
+            tracing::info!(
+                user_id,
+                attempt = next,
+                reason = e.kind(),
+                "token refresh retry queued"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(user_id, error = %e, "token refresh failed");
+            Err(AbortError::new(e).into())
+        }
+    }
+}
