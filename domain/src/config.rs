@@ -38,6 +38,8 @@ pub struct PatreonSettings {
     pub webhook_secret: Option<SecretString>,
     /// Calls to Patreon allowed per 2 s for this client (Patreon's limit is 100).
     pub requests_per_2s: u32,
+    /// Calls per token per minute (Patreon allows 100), across every process sharing Redis.
+    pub requests_per_token_per_min: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,6 +252,11 @@ impl Settings {
                 .map(SecretString::from),
             webhook_secret: v.optional("PATREON_WEBHOOK_SECRET").map(SecretString::from),
             requests_per_2s: v.parsed("PATREON_REQUESTS_PER_2S", 90, "a whole number")?,
+            requests_per_token_per_min: v.parsed(
+                "PATREON_REQUESTS_PER_TOKEN_PER_MIN",
+                90,
+                "a whole number",
+            )?,
         };
 
         let frontend_url = v.url("FRONTEND_URL", v.required("FRONTEND_URL")?)?;

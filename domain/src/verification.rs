@@ -55,21 +55,35 @@ impl Verifier<'_> {
             .one(db)
             .await?
             .ok_or(Error::UnknownUser)?;
-        let skip = |error: &'static str| CheckRecord {
-            user_id,
-            before: Some(&before),
-            after: None,
-            trigger,
-            outcome: CheckOutcome::Skipped,
-            reason: None,
-            error: Some(error),
-            at: Utc::now(),
+        let already_dead = before.needs_relogin || before.access_token.is_none();
+        let read = if already_dead {
+            Err(Error::NeedsRelogin)
+        } else {
+            self.read_identity(db, &before).await
         };
-        if before.needs_relogin || before.access_token.is_none() {
-            membership_checks::record(db, skip("needs_relogin")).await?;
-            return Ok(Verification::NeedsRelogin);
-        }
-        match self.read_identity(db, &before).await {
+        let identity = match read {
+            Err(Error::NeedsRelogin) => match self.creator_view(&before).await {
+                // The member's own link is dead; the creator token still sees their membership.
+                Some(view) => view,
+                None if already_dead => {
+                    let skipped = CheckRecord {
+                        user_id,
+                        before: Some(&before),
+                        after: None,
+                        trigger,
+                        outcome: CheckOutcome::Skipped,
+                        reason: None,
+                        error: Some("needs_relogin"),
+                        at: Utc::now(),
+                    };
+                    membership_checks::record(db, skipped).await?;
+                    return Ok(Verification::NeedsRelogin);
+                }
+                None => Err(Error::NeedsRelogin),
+            },
+            other => other,
+        };
+        match identity {
             Ok(identity) if identity.patreon_id == before.patreon_id => {
                 self.apply(db, &before, &identity, trigger).await
             }
@@ -84,6 +98,35 @@ impl Verifier<'_> {
             }
             Err(e) => self.fail(db, &before, trigger, e).await,
         }
+    }
+
+    /// The member's state read with the creator token, for a member whose own link is dead;
+    /// `None` when that is not possible (no creator token, or no known member id). The profile
+    /// stays as last stored: only the membership is new.
+    async fn creator_view(&self, u: &user::Model) -> Option<Result<Identity>> {
+        let member_id = u.patreon_member_id.as_deref()?;
+        if !self.patreon.has_creator_token() {
+            return None;
+        }
+        let stored_profile = |membership| Identity {
+            patreon_id: u.patreon_id.clone(),
+            email: u.email.clone(),
+            email_verified: false,
+            full_name: u.full_name.clone(),
+            image_url: u.avatar_url.clone(),
+            membership,
+        };
+        Some(match self.patreon.member(member_id).await {
+            // Patreon no longer has the member: no membership, so no access.
+            Ok(None) => Ok(stored_profile(None)),
+            Ok(Some(m)) if m.patreon_user_id.as_deref() == Some(u.patreon_id.as_str()) => {
+                Ok(stored_profile(Some(m.snapshot)))
+            }
+            Ok(Some(_)) => Err(Error::Patreon(PatreonError::BadResponse(
+                "member of another user".into(),
+            ))),
+            Err(e) => Err(e.into()),
+        })
     }
 
     /// `/identity` with a fresh token; one refresh-and-retry when Patreon refuses the token.

@@ -1,15 +1,18 @@
-//! Patreon's client-wide quota (100 requests per 2 s), kept below the line by us rather than
-//! discovered through 429s. A sliding window: at most `limit` calls in any `window`, counted in
-//! Redis for the whole deployment when `REDIS_URL` is set (with Redis's own clock, so replicas
-//! agree), else in this process. If Redis stops answering, the process counts alone.
+//! Patreon's quotas (100 requests per 2 s per client, 100 per minute per token), kept below the
+//! line by us rather than discovered through 429s. Sliding windows: at most `limit` calls in any
+//! `window`, counted in Redis for the whole deployment when `REDIS_URL` is set (with Redis's own
+//! clock, so replicas agree), else in this process. If Redis stops answering, the process counts
+//! alone. Tokens are named in Redis by a short hash, never by their value.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     sync::Mutex,
     time::{Duration, Instant},
 };
 
 use redis::aio::ConnectionManager;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 
 /// Takes a slot if one is free; else returns how long until the oldest slot frees.
 const TAKE_SLOT: &str = r"
@@ -27,38 +30,73 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now_ms)
 ";
 
+/// At most `limit` calls in any `window`.
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl Quota {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit: limit.max(1),
+            window,
+        }
+    }
+}
+
+/// Local windows kept before idle ones are dropped (one per token seen recently).
+const LOCAL_WINDOWS_SOFT_CAP: usize = 1024;
+
 pub struct PatreonBudget {
-    limit: usize,
-    window: Duration,
-    local: Mutex<VecDeque<Instant>>,
+    client: Quota,
+    per_token: Quota,
+    local: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Redis connection, key prefix and the slot script.
     shared: Option<(ConnectionManager, String, redis::Script)>,
 }
 
 impl PatreonBudget {
-    /// `limit` calls per `window` in this process.
-    pub fn local(limit: u32, window: Duration) -> Self {
+    /// Counted in this process.
+    pub fn local(client: Quota, per_token: Quota) -> Self {
         Self {
-            limit: limit.max(1) as usize,
-            window,
-            local: Mutex::new(VecDeque::new()),
+            client,
+            per_token,
+            local: Mutex::new(HashMap::new()),
             shared: None,
         }
     }
 
-    /// `limit` calls per `window` across every process sharing `redis` and `key`.
-    pub fn shared(limit: u32, window: Duration, redis: ConnectionManager, key: String) -> Self {
+    /// Counted across every process sharing `redis` and `key_prefix`.
+    pub fn shared(
+        client: Quota,
+        per_token: Quota,
+        redis: ConnectionManager,
+        key_prefix: String,
+    ) -> Self {
         Self {
-            shared: Some((redis, key, redis::Script::new(TAKE_SLOT))),
-            ..Self::local(limit, window)
+            shared: Some((redis, key_prefix, redis::Script::new(TAKE_SLOT))),
+            ..Self::local(client, per_token)
         }
     }
 
-    /// Waits until a call may go to Patreon.
-    pub async fn acquire(&self) {
+    /// Waits until a call may go to Patreon: one with `token` counts against that token's
+    /// quota too (calls to the token endpoint pass `None`).
+    pub async fn acquire(&self, token: Option<&SecretString>) {
+        if let Some(token) = token {
+            // The token's quota first: waiting on it must not hold a client-wide slot.
+            let key = format!("token:{}", fingerprint(token));
+            self.acquire_slot(&key, self.per_token).await;
+        }
+        self.acquire_slot("client", self.client).await;
+    }
+
+    async fn acquire_slot(&self, key: &str, quota: Quota) {
         loop {
-            let wait = match self.try_shared().await {
+            let wait = match self.try_shared(key, quota).await {
                 Some(wait) => wait,
-                None => self.try_local(),
+                None => self.try_local(key, quota),
             };
             if wait.is_zero() {
                 return;
@@ -68,15 +106,15 @@ impl PatreonBudget {
     }
 
     /// `None` when there is no shared budget or Redis did not answer.
-    async fn try_shared(&self) -> Option<Duration> {
-        let (redis, key, script) = self.shared.as_ref()?;
+    async fn try_shared(&self, key: &str, quota: Quota) -> Option<Duration> {
+        let (redis, prefix, script) = self.shared.as_ref()?;
         let mut conn = redis.clone();
         let slot = crate::secrets::random_id();
-        let window_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+        let window_ms = u64::try_from(quota.window.as_millis()).unwrap_or(u64::MAX);
         let result: Result<u64, _> = script
-            .key(key)
+            .key(format!("{prefix}:{key}"))
             .arg(window_ms)
-            .arg(self.limit)
+            .arg(quota.limit)
             .arg(slot)
             .invoke_async(&mut conn)
             .await;
@@ -89,26 +127,40 @@ impl PatreonBudget {
         }
     }
 
-    fn try_local(&self) -> Duration {
+    fn try_local(&self, key: &str, quota: Quota) -> Duration {
         let now = Instant::now();
-        let mut calls = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let mut windows = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() > LOCAL_WINDOWS_SOFT_CAP {
+            windows.retain(|_, calls| {
+                calls.back().is_some_and(|t| {
+                    now.duration_since(*t) < quota.window.max(Duration::from_secs(60))
+                })
+            });
+        }
+        let calls = windows.entry(key.to_owned()).or_default();
         while calls
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
+            .is_some_and(|t| now.duration_since(*t) >= quota.window)
         {
             calls.pop_front();
         }
-        if calls.len() < self.limit {
+        if calls.len() < quota.limit as usize {
             calls.push_back(now);
             return Duration::ZERO;
         }
         calls
             .front()
             .map_or(Duration::ZERO, |oldest| {
-                (*oldest + self.window).saturating_duration_since(now)
+                (*oldest + quota.window).saturating_duration_since(now)
             })
             .max(Duration::from_millis(1))
     }
+}
+
+/// A short, non-reversible name for a token: enough to tell tokens apart, useless to an attacker.
+fn fingerprint(token: &SecretString) -> String {
+    let digest = Sha256::digest(token.expose_secret().as_bytes());
+    hex::encode(&digest[..12])
 }
 
 #[cfg(test)]
@@ -148,15 +200,17 @@ mod tests {
                 .await
                 .unwrap()
         };
-        let a = PatreonBudget::shared(4, window, conn().await, key.clone());
-        let b = PatreonBudget::shared(4, window, conn().await, key);
+        let quota = Quota::new(4, window);
+        let roomy = Quota::new(1000, window);
+        let a = PatreonBudget::shared(quota, roomy, conn().await, key.clone());
+        let b = PatreonBudget::shared(quota, roomy, conn().await, key);
         let started = Instant::now();
         let mut times = Vec::new();
         for i in 0..12 {
             if i % 2 == 0 {
-                a.acquire().await
+                a.acquire(None).await
             } else {
-                b.acquire().await
+                b.acquire(None).await
             }
             times.push(started.elapsed());
         }
@@ -166,11 +220,12 @@ mod tests {
 
     #[tokio::test]
     async fn never_more_than_the_limit_in_any_window() {
-        let budget = PatreonBudget::local(5, Duration::from_millis(200));
+        let window = Duration::from_millis(200);
+        let budget = PatreonBudget::local(Quota::new(5, window), Quota::new(1000, window));
         let started = Instant::now();
         let mut times = Vec::new();
         for _ in 0..12 {
-            budget.acquire().await;
+            budget.acquire(None).await;
             times.push(started.elapsed());
         }
         for (i, t) in times.iter().enumerate() {
@@ -183,5 +238,40 @@ mod tests {
                 "{in_window} calls within 200 ms from call {i}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn one_busy_token_waits_without_slowing_the_others() {
+        let window = Duration::from_millis(300);
+        let budget = PatreonBudget::local(Quota::new(1000, window), Quota::new(3, window));
+        let busy = SecretString::from("token-of-a-busy-member");
+        let other = SecretString::from("token-of-another-member");
+        let started = Instant::now();
+        let mut busy_times = Vec::new();
+        for _ in 0..7 {
+            budget.acquire(Some(&busy)).await;
+            busy_times.push(started.elapsed());
+        }
+        assert_within(&busy_times, 3, window);
+        let before = Instant::now();
+        for _ in 0..3 {
+            budget.acquire(Some(&other)).await;
+        }
+        assert!(
+            before.elapsed() < Duration::from_millis(50),
+            "another token has its own quota"
+        );
+    }
+
+    #[test]
+    fn tokens_are_named_by_a_hash_not_their_value() {
+        let token = SecretString::from("secret-access-token-value");
+        let name = fingerprint(&token);
+        assert_eq!(name.len(), 24);
+        assert!(!name.contains("secret"));
+        assert_eq!(
+            name,
+            fingerprint(&SecretString::from("secret-access-token-value"))
+        );
     }
 }

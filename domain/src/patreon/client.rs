@@ -5,7 +5,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::{Identity, PatreonError, budget::PatreonBudget, resources};
+use super::{
+    Identity, PatreonError,
+    budget::{PatreonBudget, Quota},
+    resources,
+    resources::CampaignMember,
+};
 use crate::config::PatreonSettings;
 
 const USER_AGENT: &str = concat!("patreon-gate/", env!("CARGO_PKG_VERSION"));
@@ -25,6 +30,17 @@ const IDENTITY_QUERY: &[(&str, &str)] = &[
         "patron_status,last_charge_status,last_charge_date,next_charge_date,\
          currently_entitled_amount_cents,will_pay_amount_cents,pledge_relationship_start,\
          pledge_cadence,is_free_trial,is_gifted",
+    ),
+    ("fields[tier]", "title,amount_cents"),
+];
+
+/// What a single member read with the creator token asks for.
+const MEMBER_QUERY: &[(&str, &str)] = &[
+    ("include", "user,campaign,currently_entitled_tiers"),
+    (
+        "fields[member]",
+        "patron_status,last_charge_status,last_charge_date,next_charge_date,\
+         currently_entitled_amount_cents,will_pay_amount_cents,pledge_cadence,is_free_trial,is_gifted",
     ),
     ("fields[tier]", "title,amount_cents"),
 ];
@@ -70,7 +86,10 @@ impl PatreonClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(PatreonError::Network)?;
-        let budget = PatreonBudget::local(settings.requests_per_2s, Duration::from_secs(2));
+        let budget = PatreonBudget::local(
+            Quota::new(settings.requests_per_2s, Duration::from_secs(2)),
+            Quota::new(settings.requests_per_token_per_min, Duration::from_secs(60)),
+        );
         Ok(Self {
             http,
             settings: std::sync::Arc::new(settings),
@@ -130,7 +149,7 @@ impl PatreonClient {
     }
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenGrant, PatreonError> {
-        self.budget.acquire().await;
+        self.budget.acquire(None).await;
         let response = self
             .http
             .post(self.endpoint("/api/oauth2/token"))
@@ -186,7 +205,7 @@ impl PatreonClient {
     pub async fn identity(&self, access_token: &SecretString) -> Result<Identity, PatreonError> {
         let mut url = self.endpoint("/api/oauth2/v2/identity");
         url.query_pairs_mut().extend_pairs(IDENTITY_QUERY);
-        self.budget.acquire().await;
+        self.budget.acquire(Some(access_token)).await;
         let response = self
             .http
             .get(url)
@@ -205,6 +224,51 @@ impl PatreonClient {
             .split(' ')
             .any(|s| s == "identity.memberships");
         resources::parse_identity(&body, &self.settings.campaign_id, all_memberships_visible)
+    }
+}
+
+impl PatreonClient {
+    /// Whether calls that need the creator token can be made.
+    pub fn has_creator_token(&self) -> bool {
+        self.settings.creator_access_token.is_some()
+    }
+
+    /// Reads one member of our campaign with the creator token (`GET /members/{id}`); `None`
+    /// when Patreon has no such member any more.
+    pub async fn member(&self, member_id: &str) -> Result<Option<CampaignMember>, PatreonError> {
+        let token = self
+            .settings
+            .creator_access_token
+            .as_ref()
+            .ok_or(PatreonError::NoCreatorToken)?;
+        // Member ids are UUIDs: anything else must not reach a URL path.
+        if member_id.is_empty()
+            || member_id.len() > 64
+            || !member_id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'-')
+        {
+            return Err(PatreonError::BadResponse("malformed member id".into()));
+        }
+        let mut url = self.endpoint(&format!("/api/oauth2/v2/members/{member_id}"));
+        url.query_pairs_mut().extend_pairs(MEMBER_QUERY);
+        self.budget.acquire(Some(token)).await;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(PatreonError::from_transport)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body: serde_json::Value = check_status(response)
+            .await?
+            .json()
+            .await
+            .map_err(PatreonError::from_transport)?;
+        resources::parse_member_document(&body).map(Some)
     }
 }
 

@@ -31,6 +31,7 @@ async fn setup() -> (MockPatreon, PatreonClient) {
         creator_access_token: None,
         webhook_secret: None,
         requests_per_2s: 1000,
+        requests_per_token_per_min: 1000,
     })
     .unwrap();
     (mock, client)

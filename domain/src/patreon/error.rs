@@ -22,6 +22,9 @@ pub enum PatreonError {
     Rejected { status: u16 },
     #[error("unexpected response from Patreon: {0}")]
     BadResponse(String),
+    /// The call needs `PATREON_CREATOR_ACCESS_TOKEN`, which is not configured.
+    #[error("PATREON_CREATOR_ACCESS_TOKEN is not configured")]
+    NoCreatorToken,
 }
 
 impl PatreonError {
@@ -49,6 +52,7 @@ impl PatreonError {
             Self::Network(_) => "network",
             Self::Rejected { .. } => "rejected",
             Self::BadResponse(_) => "bad_response",
+            Self::NoCreatorToken => "no_creator_token",
         }
     }
 

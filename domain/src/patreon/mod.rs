@@ -19,10 +19,13 @@ pub fn client_for(
     let client = PatreonClient::new(settings.clone())?;
     Ok(match redis {
         Some(conn) => client.with_budget(budget::PatreonBudget::shared(
-            settings.requests_per_2s,
-            std::time::Duration::from_secs(2),
+            budget::Quota::new(settings.requests_per_2s, std::time::Duration::from_secs(2)),
+            budget::Quota::new(
+                settings.requests_per_token_per_min,
+                std::time::Duration::from_secs(60),
+            ),
             conn.clone(),
-            format!("{redis_key_prefix}:patreon:client-budget"),
+            format!("{redis_key_prefix}:patreon:budget"),
         )),
         None => client,
     })

@@ -159,6 +159,42 @@ pub fn parse_identity(
     })
 }
 
+/// A member as the creator token sees it (`/members/{id}`, and webhook payloads): whose
+/// membership it is, of which campaign, and its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CampaignMember {
+    pub patreon_user_id: Option<String>,
+    pub campaign_id: Option<String>,
+    pub snapshot: MemberSnapshot,
+}
+
+/// Reads a document whose `data` is one `member` (with `user`, `campaign` and tiers included
+/// when asked for).
+pub fn parse_member_document(body: &Value) -> Result<CampaignMember, PatreonError> {
+    let data = body
+        .get("data")
+        .ok_or_else(|| bad("member document without data"))?;
+    if data.get("type").and_then(Value::as_str) != Some("member") {
+        return Err(bad("member document data is not a member"));
+    }
+    let included = body
+        .get("included")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let first_id = |relationship: &str| {
+        related_ids(data, relationship)
+            .first()
+            .filter(|id| is_numeric_id(id))
+            .map(|id| (*id).to_owned())
+    };
+    Ok(CampaignMember {
+        patreon_user_id: first_id("user"),
+        campaign_id: first_id("campaign"),
+        snapshot: member_snapshot(data, included)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +243,22 @@ mod tests {
                 .unwrap()
                 .membership
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn reads_the_documented_webhook_member() {
+        let body: Value = serde_json::from_str(include_str!(
+            "../../../patreon-mock/fixtures/webhook-members-pledge-create.json"
+        ))
+        .unwrap();
+        let m = parse_member_document(&body).unwrap();
+        assert!(m.patreon_user_id.is_some());
+        assert!(m.campaign_id.is_some());
+        assert!(!m.snapshot.member_id.is_empty());
+        assert!(
+            parse_member_document(&sample()).is_err(),
+            "a user is not a member"
         );
     }
 

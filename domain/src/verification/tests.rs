@@ -19,6 +19,8 @@ struct World {
     mock: MockPatreon,
     db: DatabaseConnection,
     patreon: PatreonClient,
+    /// The same client with the creator token configured.
+    creator: PatreonClient,
     cipher: TokenCipher,
     policy: MembershipPolicy,
     _test_db: TestDb,
@@ -35,7 +37,7 @@ impl World {
         let test_db = TestDb::create(backend).await;
         let db = crate::db::connect(&test_db.url, 5).await.unwrap();
         crate::db::migrate(&db).await.unwrap();
-        let patreon = PatreonClient::new(PatreonSettings {
+        let settings = PatreonSettings {
             client_id: "mock-client-id".into(),
             client_secret: SecretString::from("mock-client-secret"),
             redirect_uri: Url::parse("https://gate.example.com/callback").unwrap(),
@@ -46,6 +48,12 @@ impl World {
             creator_access_token: None,
             webhook_secret: None,
             requests_per_2s: 1000,
+            requests_per_token_per_min: 1000,
+        };
+        let patreon = PatreonClient::new(settings.clone()).unwrap();
+        let creator = PatreonClient::new(PatreonSettings {
+            creator_access_token: Some(SecretString::from("mock-creator-token")),
+            ..settings
         })
         .unwrap();
         let key = SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
@@ -54,6 +62,7 @@ impl World {
             mock,
             db,
             patreon,
+            creator,
             cipher,
             policy: MembershipPolicy::default(),
             _test_db: test_db,
@@ -66,6 +75,13 @@ impl World {
             cipher: &self.cipher,
             policy: &self.policy,
             refresh_within: Duration::days(1),
+        }
+    }
+
+    fn creator_verifier(&self) -> Verifier<'_> {
+        Verifier {
+            patreon: &self.creator,
+            ..self.verifier()
         }
     }
 
@@ -198,6 +214,36 @@ on_both_backends! {
         assert_eq!(w.mock.stats().identity_calls, calls);
         let outcomes: Vec<String> = w.checks(u.id).await.into_iter().map(|c| c.outcome).collect();
         assert_eq!(outcomes, ["changed", "failed", "skipped"]);
+    }
+
+    async fn a_dead_link_is_checked_through_the_creator_token_when_there_is_one(w) {
+        let u = w.signed_in(MockUser::active_patron("16", CAMPAIGN)).await;
+        w.mock.revoke_app("16");
+        w.mock.set_membership("16", CAMPAIGN, Some(MockMembership::former("16", CAMPAIGN)));
+        let result = w.creator_verifier().verify(&w.db, u.id, CheckTrigger::Sweep).await.unwrap();
+        assert_eq!(result, Verification::Verified { changed: true, granted: false, reason: AccessReason::Former });
+        let after = w.user(u.id).await;
+        assert!(after.needs_relogin, "their own link stays dead until they sign in");
+        assert!(!after.membership_active);
+        assert_eq!(after.full_name, u.full_name, "the profile stays as stored");
+        assert_eq!(w.mock.stats().member_calls, 1);
+
+        // Still checked on later runs, without touching the dead link again.
+        w.mock.set_membership("16", CAMPAIGN, Some(MockMembership::active("16", CAMPAIGN, patreon_mock::MockTier::supporter())));
+        let refreshes = w.mock.stats().token_refresh_grants;
+        let again = w.creator_verifier().verify(&w.db, u.id, CheckTrigger::Sweep).await.unwrap();
+        assert!(matches!(again, Verification::Verified { changed: true, granted: true, .. }), "{again:?}");
+        assert_eq!(w.mock.stats().token_refresh_grants, refreshes);
+        assert!(w.user(u.id).await.membership_active);
+    }
+
+    async fn a_member_patreon_no_longer_has_loses_access_through_the_creator_token(w) {
+        let u = w.signed_in(MockUser::active_patron("17", CAMPAIGN)).await;
+        w.mock.revoke_app("17");
+        w.mock.set_membership("17", CAMPAIGN, None);
+        let result = w.creator_verifier().verify(&w.db, u.id, CheckTrigger::Sweep).await.unwrap();
+        assert!(matches!(result, Verification::Verified { changed: true, granted: false, .. }), "{result:?}");
+        assert!(!w.user(u.id).await.membership_active);
     }
 
     async fn fraud_ends_access_and_every_session(w) {
