@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use entity::job_lease;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     sea_query::{Expr, OnConflict},
 };
 
@@ -57,6 +57,75 @@ pub async fn try_acquire(
         key: key.to_owned(),
         holder,
     }))
+}
+
+/// Runs `work` while holding `lease`, renewing it every third of `ttl`, then lets go. If `work`
+/// is cancelled (its worker stopped mid-job), the lease is let go in the background; if the
+/// process dies, it expires within `ttl`.
+pub async fn while_held<T>(
+    db: &DatabaseConnection,
+    lease: Lease,
+    ttl: Duration,
+    work: impl Future<Output = T>,
+) -> Result<T> {
+    let guard = ReleaseOnDrop {
+        db: db.clone(),
+        lease: Some(lease),
+    };
+    let renewing = async {
+        let every = (ttl / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Some(lease) = &guard.lease
+                && let Err(e) = renew(db, lease, ttl).await
+            {
+                tracing::warn!(key = %lease.key, error = %e, "cannot renew a lease");
+            }
+        }
+    };
+    let out = tokio::select! {
+        out = work => out,
+        never = renewing => never,
+    };
+    guard.release().await?;
+    Ok(out)
+}
+
+async fn renew(db: &impl ConnectionTrait, lease: &Lease, ttl: Duration) -> Result<()> {
+    job_lease::Entity::update_many()
+        .col_expr(job_lease::Column::ExpiresAt, Expr::value(Utc::now() + ttl))
+        .filter(job_lease::Column::Key.eq(&lease.key))
+        .filter(job_lease::Column::Holder.eq(&lease.holder))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+struct ReleaseOnDrop {
+    db: DatabaseConnection,
+    lease: Option<Lease>,
+}
+
+impl ReleaseOnDrop {
+    async fn release(mut self) -> Result<()> {
+        match self.lease.take() {
+            Some(lease) => release(&self.db, lease).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let db = self.db.clone();
+            runtime.spawn(async move { release(&db, lease).await });
+        }
+    }
 }
 
 /// Lets go of `lease`, unless it expired and someone else took it meanwhile.

@@ -13,9 +13,9 @@ use domain::{
 };
 use sea_orm::DatabaseConnection;
 
-/// How long one member's check may hold their lease: well past the Patreon timeouts of a
-/// refresh and two identity calls, so a live check never loses it.
-const CHECK_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// One member's check holds their lease this long, renewed while it runs; a check whose worker
+/// died lets others in after at most this long.
+const CHECK_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 /// When a job finds another check of the same member under way, it comes back this much later.
 const BUSY_RETRY: Duration = Duration::from_secs(5);
 
@@ -112,9 +112,8 @@ pub async fn run(
         ctx.queue.push_after(job, BUSY_RETRY).await?;
         return Ok(());
     };
-    let result = run_leased(ctx, job, user_id, trigger, &tracker).await;
-    leases::release(&ctx.db, lease).await?;
-    result
+    let work = run_leased(ctx, job, user_id, trigger, &tracker);
+    leases::while_held(&ctx.db, lease, CHECK_LEASE, work).await?
 }
 
 async fn run_leased(

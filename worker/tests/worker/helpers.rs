@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use domain::{config::Settings, jobs::JobQueue, patreon::PatreonClient};
+use domain::{config::Settings, jobs::JobQueue};
 use patreon_mock::{MockConfig, MockPatreon, MockUser};
 use test_support::{Backend, TestDb};
 use url::Url;
@@ -10,19 +10,80 @@ use worker::WorkerCtx;
 
 pub const CAMPAIGN: &str = "1234560";
 
+/// A schedule whose ticks are all in 2099: workers started by a test start no sweep of their own.
+pub const NO_TICKS: &str = "0 0 0 1 1 * 2099";
+
 pub struct World {
     pub mock: MockPatreon,
     pub ctx: WorkerCtx,
+    /// The configuration, as environment variables for worker processes.
+    pub env: HashMap<&'static str, String>,
     _db: TestDb,
     _queue: TestDb,
 }
 
+/// What a test changes from the defaults.
+pub struct Options {
+    pub backend: Backend,
+    pub schedule: &'static str,
+    /// Use this Redis (with a fresh key prefix) instead of the embedded queue.
+    pub redis_url: Option<String>,
+    pub lost_after_secs: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            backend: Backend::Sqlite,
+            schedule: domain::schedule::DEFAULT_VERIFY_SCHEDULE,
+            redis_url: None,
+            lost_after_secs: 600,
+        }
+    }
+}
+
+/// The Redis URL for tests, or `None` (the test is skipped) when Redis tests are off.
+pub fn test_redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(url) => Some(url),
+        None => {
+            assert!(
+                std::env::var("REQUIRE_REDIS").is_err(),
+                "REQUIRE_REDIS is set but TEST_REDIS_URL is not"
+            );
+            None
+        }
+    }
+}
+
 impl World {
     pub async fn new(backend: Backend) -> World {
-        Self::with_schedule(backend, domain::schedule::DEFAULT_VERIFY_SCHEDULE).await
+        Self::with(Options {
+            backend,
+            ..Options::default()
+        })
+        .await
     }
 
-    pub async fn with_schedule(backend: Backend, schedule: &str) -> World {
+    pub async fn with_schedule(backend: Backend, schedule: &'static str) -> World {
+        Self::with(Options {
+            backend,
+            schedule,
+            ..Options::default()
+        })
+        .await
+    }
+
+    pub async fn with(options: Options) -> World {
+        let Options {
+            backend,
+            schedule,
+            redis_url,
+            lost_after_secs,
+        } = options;
         let mock = MockPatreon::start(MockConfig {
             campaign_id: CAMPAIGN.into(),
             ..MockConfig::default()
@@ -31,7 +92,7 @@ impl World {
         .unwrap();
         let db_file = TestDb::create(backend).await;
         let queue_file = TestDb::create(Backend::Sqlite).await;
-        let vars: HashMap<&str, String> = HashMap::from([
+        let mut vars: HashMap<&'static str, String> = HashMap::from([
             ("DATABASE_URL", db_file.url.clone()),
             ("QUEUE_SQLITE_URL", queue_file.url.clone()),
             (
@@ -53,21 +114,36 @@ impl World {
             ("PATREON_TIMEOUT_SECS", "2".into()),
             ("FRONTEND_URL", "https://app.example.com".into()),
             ("VERIFY_SCHEDULE", schedule.into()),
+            ("JOB_LOST_AFTER_SECS", lost_after_secs.to_string()),
         ]);
+        if let Some(url) = redis_url {
+            vars.insert("REDIS_URL", url);
+            let prefix = format!("gate-test-{}", &domain::secrets::random_id()[..12]);
+            vars.insert("REDIS_KEY_PREFIX", prefix);
+        }
         let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+            .await
+            .unwrap();
         let db = domain::db::connect(&settings.database_url, 5)
             .await
             .unwrap();
         domain::db::migrate(&db).await.unwrap();
         let ctx = WorkerCtx {
-            queue: JobQueue::open(&settings, None).await.unwrap(),
-            patreon: PatreonClient::new(settings.patreon.clone()).unwrap(),
+            queue: JobQueue::open(&settings, redis.as_ref()).await.unwrap(),
+            patreon: domain::patreon::client_for(
+                &settings.patreon,
+                redis.as_ref(),
+                &settings.redis_key_prefix,
+            )
+            .unwrap(),
             db,
             settings: Arc::new(settings),
         };
         World {
             mock,
             ctx,
+            env: vars,
             _db: db_file,
             _queue: queue_file,
         }
