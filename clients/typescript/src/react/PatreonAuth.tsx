@@ -179,7 +179,8 @@ export function PatreonAuth({ title = "Sign in with Patreon", returnTo, classNam
           {error.message}
         </p>
       )}
-      <p role="status" aria-live="polite" style={{ ...styles.muted, minHeight: "1.5em" }}>
+      {/* Always rendered: a live region must exist before its text changes to be announced. */}
+      <p role="status" aria-live="polite" style={note ? styles.muted : { margin: 0 }}>
         {note}
       </p>
       <div style={styles.actions}>
