@@ -164,14 +164,25 @@ async function main() {
       ],
     });
     try {
-      await cookieMode(browser, { app, mock });
-      await bearerMode(browser, { app, mock });
+      await withFailureScreenshot("cookie-mode", (current) => cookieMode(browser, current, { app, mock }));
+      await withFailureScreenshot("bearer-mode", (current) => bearerMode(browser, current, { app }));
     } finally {
       await browser.close();
     }
   } finally {
     await stopAll();
     rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a scenario; if it fails, the page it was on is saved as artifacts/failure-<name>.png. */
+async function withFailureScreenshot(name, scenario) {
+  const current = { page: null };
+  try {
+    await scenario(current);
+  } catch (error) {
+    await current.page?.screenshot({ path: join(artifacts, `failure-${name}.png`), fullPage: true }).catch(() => undefined);
+    throw error;
   }
 }
 
@@ -204,8 +215,9 @@ async function expectSignedOut(page) {
   assert.equal(await page.getByTestId("members-only-content").count(), 0, "members-only content is still shown");
 }
 
-async function cookieMode(browser, { app, mock }) {
+async function cookieMode(browser, current, { app, mock }) {
   const { context, page, consoleErrors } = await newPage(browser);
+  current.page = page;
   const original = await (await fetch(`${mock}/__mock/users`)).json().then((users) => users.find((u) => u.id === "100000001"));
 
   await step("cookie mode: a visitor sees the sign-in card and no members-only content", async () => {
@@ -270,7 +282,6 @@ async function cookieMode(browser, { app, mock }) {
   });
 
   await step("cookie mode: Fred (free tier) signs in and does not see the post", async () => {
-    // Reconsider after a fresh sign-in as someone else: sign out first.
     await page.getByRole("button", { name: "Sign out" }).click();
     await expectSignedOut(page);
     await signIn(page, "Fred Free");
@@ -293,8 +304,9 @@ async function cookieMode(browser, { app, mock }) {
   await context.close();
 }
 
-async function bearerMode(browser, { app }) {
+async function bearerMode(browser, current, { app }) {
   const { context, page, consoleErrors } = await newPage(browser);
+  current.page = page;
   const apiCalls = [];
   page.on("request", (request) => {
     if (new URL(request.url()).pathname.startsWith("/api/auth/") && request.resourceType() === "fetch") {

@@ -115,6 +115,8 @@ export class AuthStore {
   private renewing: Promise<IssuedToken | null> | null = null;
   private initialized: Promise<void> | null = null;
   private active = false;
+  /** Bumped on every sign-out, so a renewal answered after it cannot bring a token back. */
+  private signInGeneration = 0;
 
   constructor(options: AuthOptions = {}) {
     this.options = options;
@@ -292,15 +294,18 @@ export class AuthStore {
   }
 
   private async renew(): Promise<IssuedToken | null> {
+    const generation = this.signInGeneration;
     let issued: IssuedToken | null;
     try {
       issued = await this.client.renew();
     } catch (e) {
+      if (generation !== this.signInGeneration) return null;
       // Offline, rate limited or a server hiccup: the sign-in may well be alive, so try again
       // soon. A 403 is a misconfigured origin and will not heal by itself.
       if (!(e instanceof ApiError && e.status === 403)) this.scheduleRenewal(Date.now() + RENEW_RETRY_MS);
       throw e;
     }
+    if (generation !== this.signInGeneration) return null; // signed out meanwhile
     if (!issued) {
       this.signedOut();
       return null;
@@ -334,6 +339,7 @@ export class AuthStore {
   }
 
   private signedOut(): void {
+    this.signInGeneration++;
     this.token = null;
     this.lifetime = null;
     this.nextRenewalAt = null;

@@ -227,6 +227,38 @@ describe("useAuth in Bearer mode", () => {
     expect(sessionStorage.getItem("patreon-gate.token")).toBeNull();
   });
 
+  it("does not let a renewal answered after sign-out bring the token back", async () => {
+    const api = new FakeApi();
+    sessionStorage.setItem("patreon-gate.token", api.issueBearer());
+    let releaseRefresh: (() => void) | null = null;
+    const slowFetch: typeof fetch = async (input, init) => {
+      const request = new Request(input, init);
+      const response = await api.fetch(request);
+      // The server has renewed the token; its answer reaches the page only after the sign-out.
+      if (new URL(request.url).pathname === "/api/auth/refresh") {
+        await new Promise<void>((resolve) => (releaseRefresh = resolve));
+      }
+      return response;
+    };
+    const { result } = renderAuth(api, { mode: "bearer", storage: sessionStorage, fetch: slowFetch });
+    await waitFor(() => expect(result.current.isAuthenticated).toBe(true));
+
+    let refreshed: Promise<unknown> = Promise.resolve();
+    act(() => {
+      refreshed = result.current.refresh();
+    });
+    await waitFor(() => expect(releaseRefresh).not.toBeNull());
+    await act(() => result.current.logout());
+    await act(async () => {
+      releaseRefresh!();
+      await refreshed;
+    });
+    // Nothing is sent with the late token: the sign-out was the last word.
+    expect(api.calls.at(-1)?.path).toBe("/api/auth/logout");
+    expect(result.current.isAuthenticated).toBe(false);
+    expect(sessionStorage.getItem("patreon-gate.token")).toBeNull();
+  });
+
   it("drops an expired stored token without calling the API", async () => {
     const api = new FakeApi();
     sessionStorage.setItem("patreon-gate.token", makeToken(60, Date.now() - 120_000));
