@@ -115,6 +115,8 @@ export class AuthStore {
   private renewing: Promise<IssuedToken | null> | null = null;
   private initialized: Promise<void> | null = null;
   private active = false;
+  /** The failed sign-in this page landed from: shown until the member acts, unlike passing errors. */
+  private landingError: AuthError | null = null;
   /** Bumped on every sign-out, so a renewal answered after it cannot bring a token back. */
   private signInGeneration = 0;
 
@@ -218,7 +220,8 @@ export class AuthStore {
     const landing = takeLanding();
     if (landing?.auth === "error") {
       const reason = landing.reason ?? "unknown";
-      this.update({ error: { code: reason, message: REDIRECT_REASONS[reason] ?? "Signing in failed. Try again." } });
+      this.landingError = { code: reason, message: REDIRECT_REASONS[reason] ?? "Signing in failed. Try again." };
+      this.update({ error: this.landingError });
     }
     if (this.mode === "bearer") {
       if (landing?.auth === "success" && landing.handoff) {
@@ -251,7 +254,8 @@ export class AuthStore {
         this.signedOut();
         return null;
       }
-      this.update({ user, isLoading: false });
+      // A successful answer ends an earlier network or server error.
+      this.update({ user, isLoading: false, error: this.state.error === this.landingError ? this.state.error : null });
       // A cookie-mode page cannot read its httpOnly JWT: renew once to learn when it expires.
       if (!this.lifetime) void this.renewNow().catch(() => undefined);
       return user;

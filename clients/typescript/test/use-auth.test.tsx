@@ -109,14 +109,22 @@ describe("useAuth in cookie mode", () => {
     expect(window.location.pathname + window.location.search).toBe("/members?tab=2");
   });
 
-  it("reports an unreachable API as an error, not as signed out", async () => {
-    const { result } = renderHook(() => useAuth(), {
-      wrapper: ({ children }) => (
-        <AuthProvider fetch={() => Promise.reject(new TypeError("Failed to fetch"))}>{children}</AuthProvider>
-      ),
-    });
+  it("reports an unreachable API as an error, not as signed out, until it answers again", async () => {
+    const api = new FakeApi({ cookieToken: true });
+    let offline = true;
+    const flakyFetch: typeof fetch = (input, init) =>
+      offline ? Promise.reject(new TypeError("Failed to fetch")) : api.fetch(input, init);
+    const { result } = renderAuth(api, { fetch: flakyFetch });
     await waitFor(() => expect(result.current.isLoading).toBe(false));
     expect(result.current.error?.code).toBe("network");
+    expect(result.current.user).toBeNull();
+
+    offline = false;
+    await act(async () => {
+      await result.current.refresh();
+    });
+    expect(result.current.error).toBeNull();
+    expect(result.current.user?.name).toBe("Ada Active");
   });
 
   it("rechecks with Patreon, polls the job and reloads the member", async () => {
