@@ -4,18 +4,36 @@
 use poem_openapi::OpenApiService;
 
 use crate::routes::{
-    admin::AdminApi, auth::AuthApi, demo_page::DemoPage, health::HealthApi, jobs::JobsApi,
-    session::SessionApi,
+    admin::AdminApi, admin_members::AdminMembersApi, admin_sweeps::AdminSweepsApi, auth::AuthApi,
+    demo_page::DemoPage, health::HealthApi, jobs::JobsApi, session::SessionApi,
 };
 
-pub type Apis = (AuthApi, SessionApi, JobsApi, AdminApi, HealthApi, DemoPage);
+pub type Apis = (
+    AuthApi,
+    SessionApi,
+    JobsApi,
+    AdminApi,
+    AdminMembersApi,
+    AdminSweepsApi,
+    HealthApi,
+    DemoPage,
+);
 
 pub const TITLE: &str = "patreon-gate";
 
 /// Built without any state, so the spec can be generated offline.
 pub fn spec_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, SessionApi, JobsApi, AdminApi, HealthApi, DemoPage),
+        (
+            AuthApi,
+            SessionApi,
+            JobsApi,
+            AdminApi,
+            AdminMembersApi,
+            AdminSweepsApi,
+            HealthApi,
+            DemoPage,
+        ),
         TITLE,
         env!("CARGO_PKG_VERSION"),
     )

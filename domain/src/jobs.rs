@@ -35,6 +35,8 @@ pub enum Job {
         #[serde(default)]
         attempt: i32,
     },
+    /// Push what sweep `sweep_id` still owes (its fan-out, in batches from the database).
+    Sweep { sweep_id: i64 },
 }
 
 impl Job {
@@ -43,12 +45,7 @@ impl Job {
         match self {
             Job::VerifyMembership { .. } => "verify_membership",
             Job::RefreshToken { .. } => "refresh_token",
-        }
-    }
-
-    pub fn user_id(&self) -> i64 {
-        match self {
-            Job::VerifyMembership { user_id, .. } | Job::RefreshToken { user_id, .. } => *user_id,
+            Job::Sweep { .. } => "sweep",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod jwt;
 pub mod key_rotation;
 pub mod leases;
+pub mod members;
 pub mod membership;
 pub mod membership_checks;
 pub mod patreon;

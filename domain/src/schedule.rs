@@ -18,6 +18,11 @@ impl SweepSchedule {
             .map_err(|e| e.to_string())
     }
 
+    /// The cron expression, as configured.
+    pub fn expression(&self) -> &str {
+        self.0.source()
+    }
+
     /// The latest tick at or before `now`, looking back at most 40 days (longer than any gap
     /// of a twice-monthly schedule), so a tick missed while every worker was down runs once.
     pub fn latest_at_or_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -330,3 +330,43 @@ pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<sweep::Model>> 
         .all(db)
         .await?)
 }
+
+/// The most recent sweeps, newest first.
+pub async fn recent(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<sweep::Model>> {
+    Ok(sweep::Entity::find()
+        .order_by_desc(sweep::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// What asking for a sweep now came to.
+pub enum ManualSweep {
+    /// A new sweep; its fan-out is queued.
+    Started(sweep::Model),
+    /// A sweep is still running: that one, instead of a second.
+    AlreadyRunning(sweep::Model),
+}
+
+/// Starts a sweep now unless one is running, and queues its fan-out (a *sweep* job, so the
+/// caller does not wait for thousands of pushes).
+pub async fn start_manual(
+    db: &DatabaseConnection,
+    queue: &JobQueue,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> Result<ManualSweep> {
+    if let Some(running) = unfinished(db).await?.into_iter().next() {
+        return Ok(ManualSweep::AlreadyRunning(running));
+    }
+    let sweep = start(db, &format!("manual-{}", now.to_rfc3339()), trigger, now).await?;
+    queue
+        .push(Job::Sweep { sweep_id: sweep.id })
+        .await
+        .map_err(|e| crate::Error::Queue(e.to_string()))?;
+    Ok(ManualSweep::Started(sweep))
+}
+
+pub async fn find(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Option<sweep::Model>> {
+    Ok(sweep::Entity::find_by_id(sweep_id).one(db).await?)
+}

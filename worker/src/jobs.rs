@@ -21,5 +21,10 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
             verify::run(&ctx, job, user_id, trigger, tracker).await
         }
         Job::RefreshToken { user_id, attempt } => refresh::run(&ctx, user_id, attempt).await,
+        Job::Sweep { sweep_id } => {
+            // Idempotent: pushes only what the database says is still owed.
+            crate::sweeper::reconcile_sweep(&ctx, sweep_id, ctx.settings.job_lost_after).await?;
+            Ok(())
+        }
     }
 }

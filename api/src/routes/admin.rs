@@ -95,7 +95,7 @@ operation_errors!(RetryDeadError {
     503 => Unavailable: "The job queue is not reachable.",
 });
 
-fn require_admin(principal: &Principal, state: &AppState) -> Result<(), ApiError> {
+pub(crate) fn require_admin(principal: &Principal, state: &AppState) -> Result<(), ApiError> {
     if state.settings.is_admin(&principal.user.patreon_id) {
         return Ok(());
     }

@@ -62,13 +62,13 @@ impl From<job_request::Model> for JobStatus {
 
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
-struct Accepted {
+pub(crate) struct Accepted {
     job_id: String,
     status: String,
 }
 
 #[derive(ApiResponse)]
-enum RecheckResponse {
+pub(crate) enum RecheckResponse {
     /// The recheck is queued (or one already was); follow `Location` for its status.
     #[oai(status = 202)]
     Accepted(Json<Accepted>, #[oai(header = "Location")] String),
@@ -88,7 +88,7 @@ operation_errors!(JobStatusError {
     404 => NotFound: "No such job, or not yours.",
 });
 
-fn accepted(row: job_request::Model) -> RecheckResponse {
+pub(crate) fn accepted(row: job_request::Model) -> RecheckResponse {
     let location = format!("/api/jobs/{}", row.id);
     RecheckResponse::Accepted(
         Json(Accepted {
@@ -177,7 +177,7 @@ impl JobsApi {
     }
 }
 
-fn too_soon(wait: Duration) -> RecheckResponse {
+pub(crate) fn too_soon(wait: Duration) -> RecheckResponse {
     let seconds = wait.num_seconds().max(1).unsigned_abs();
     let body = ErrorBody {
         error: "recheck_too_soon".into(),

@@ -1,4 +1,6 @@
 pub mod admin;
+pub mod admin_members;
+pub mod admin_sweeps;
 pub mod auth;
 pub mod demo_page;
 pub mod health;

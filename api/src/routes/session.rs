@@ -54,9 +54,6 @@ struct Me {
 impl Me {
     fn new(u: &user::Model, state: &AppState, now: DateTime<Utc>) -> Self {
         let settings = &state.settings;
-        let fresh = u
-            .last_checked
-            .is_some_and(|at| now - at <= settings.stale_after);
         Self {
             id: u.id,
             patreon_id: u.patreon_id.clone(),
@@ -64,7 +61,7 @@ impl Me {
             name: u.full_name.clone(),
             avatar_url: u.avatar_url.clone(),
             membership_active: u.membership_active,
-            is_paid_member: u.membership_active && fresh,
+            is_paid_member: domain::members::is_paid_member(u, settings.stale_after, now),
             membership_tier: u.tier_title.clone(),
             is_team_member: settings.team_patreon_ids.contains(&u.patreon_id),
             is_admin: settings.is_admin(&u.patreon_id),

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod admin;
+mod admin_members;
 mod cache;
 mod compat;
 mod jobs;

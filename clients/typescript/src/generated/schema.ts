@@ -719,6 +719,447 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Members, filtered and sorted, one page at a time. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Part of the name, email or Patreon id (any case). */
+                    search?: string;
+                    status?: components["schemas"]["MemberStatus"];
+                    sort?: components["schemas"]["MemberOrder"];
+                    limit?: number;
+                    offset?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["MemberPage"];
+                    };
+                };
+                /** @description Not signed in. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not an admin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/members/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One member and the history of their checks. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["MemberDetail"];
+                    };
+                };
+                /** @description Not signed in. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not an admin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such member. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/members/{id}/recheck": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a member with Patreon now. Answers with the job to follow, or the one already
+         *     queued for that member.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The recheck is queued (or one already was); follow `Location` for its status. */
+                202: {
+                    headers: {
+                        LOCATION: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Accepted"];
+                    };
+                };
+                /** @description Not signed in. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not an admin, or a cookie request without `X-Requested-With` from our origin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such member. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A recheck finished less than a minute ago; try again after `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The job queue is not reachable; nothing was queued. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sweeps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The schedule and the most recent sweeps with their counts. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["SweepOverview"];
+                    };
+                };
+                /** @description Not signed in. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not an admin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Sweep every member now (unless a sweep is running). The worker does the checks. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Started; follow `Location` for its progress. */
+                202: {
+                    headers: {
+                        LOCATION: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["SweepSummary"];
+                    };
+                };
+                /** @description Not signed in. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not an admin, or a cookie request without `X-Requested-With` from our origin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A sweep is already running: this one. Only one runs at a time. */
+                409: {
+                    headers: {
+                        LOCATION: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["SweepSummary"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The job queue is not reachable. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sweeps/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One sweep's progress. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["SweepSummary"];
+                    };
+                };
+                /** @description Not signed in. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not an admin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such sweep. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -807,6 +1248,26 @@ export interface components {
         Accepted: {
             jobId: string;
             status: string;
+        };
+        /**
+         * CheckEntry
+         * @description One membership check: when, why, and what changed.
+         */
+        CheckEntry: {
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            checkedAt: string;
+            /** @description `sign_in`, `sweep`, `webhook`, `admin` or `member`. */
+            trigger: string;
+            /** @description `verified`, `changed`, `failed` or `skipped`. */
+            outcome: string;
+            oldActive?: boolean;
+            newActive?: boolean;
+            oldPatronStatus?: string;
+            newPatronStatus?: string;
+            accessReason?: string;
+            error?: string;
         };
         /** DeadJob */
         DeadJob: {
@@ -942,6 +1403,49 @@ export interface components {
              */
             needsRelogin: boolean;
         };
+        /** MemberDetail */
+        MemberDetail: {
+            member: components["schemas"]["MemberSummary"];
+            /** @description The most recent checks, newest first (at most 100). */
+            checks: components["schemas"]["CheckEntry"][];
+        };
+        /** @enum {string} */
+        MemberOrder: "last_checked_asc" | "last_checked_desc" | "name";
+        /** MemberPage */
+        MemberPage: {
+            /**
+             * Format: uint64
+             * @description Members matching the filters, over all pages.
+             */
+            total: number;
+            members: components["schemas"]["MemberSummary"][];
+        };
+        /**
+         * @description Which members to list.
+         * @enum {string}
+         */
+        MemberStatus: "paying" | "not_paying" | "needs_relogin" | "stale";
+        /**
+         * MemberSummary
+         * @description A member as the admin dashboard lists them.
+         */
+        MemberSummary: {
+            /** Format: int64 */
+            id: number;
+            patreonId: string;
+            name?: string;
+            email?: string;
+            tier?: string;
+            /** @description Patreon's `patron_status` at the last check. */
+            patronStatus?: string;
+            lastChargeStatus?: string;
+            membershipActive: boolean;
+            isPaidMember: boolean;
+            isAdmin: boolean;
+            needsRelogin: boolean;
+            /** Format: date-time */
+            lastChecked?: string;
+        };
         /** Renewed */
         Renewed: {
             /** @description A fresh JWT (also set as the `auth_token` cookie for cookie callers). */
@@ -952,6 +1456,52 @@ export interface components {
         Status: {
             /** @description `ok`, or what is wrong. */
             status: string;
+        };
+        /** SweepOverview */
+        SweepOverview: {
+            /** @description `VERIFY_SCHEDULE` (cron, seconds first, UTC). */
+            schedule: string;
+            /** Format: date-time */
+            nextRunAt?: string;
+            /** @description The 20 most recent sweeps, newest first. */
+            sweeps: components["schemas"]["SweepSummary"][];
+        };
+        /**
+         * SweepSummary
+         * @description One sweep: every member checked once, and how it went so far.
+         */
+        SweepSummary: {
+            /** Format: int64 */
+            id: number;
+            /** @description The schedule's tick (`2026-12-01T00:00:00Z`) or `manual-…`. */
+            tick: string;
+            /** @description `schedule`, `manual` (CLI) or `admin`. */
+            trigger: string;
+            /** Format: date-time */
+            startedAt: string;
+            /** Format: date-time */
+            finishedAt?: string;
+            /**
+             * Format: uint64
+             * @description Members owed a check.
+             */
+            total: number;
+            /**
+             * Format: uint64
+             * @description Members accounted for so far.
+             */
+            done: number;
+            /** Format: uint64 */
+            verified: number;
+            /** Format: uint64 */
+            changed: number;
+            /** Format: uint64 */
+            failed: number;
+            /**
+             * Format: uint64
+             * @description Not checked: their Patreon link is dead and no other way to check them exists.
+             */
+            skipped: number;
         };
         /** TokenBody */
         TokenBody: {
