@@ -162,6 +162,7 @@ fn no_such_member() -> ApiError {
 impl AdminMembersApi {
     /// Members, filtered and sorted, one page at a time.
     #[oai(path = "/api/admin/members", method = "get")]
+    #[allow(clippy::too_many_arguments)] // one per query parameter, as poem-openapi documents them
     async fn list(
         &self,
         state: Data<&AppState>,
