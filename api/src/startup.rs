@@ -137,7 +137,9 @@ async fn shutdown_signal() {
 /// The whole HTTP surface with its middleware, in the order requests meet it.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi::spec_service();
-    let mut route = Route::new().nest("/", api);
+    let mut route = Route::new()
+        .nest("/", api)
+        .at("/metrics", poem::get(http::metrics::scrape));
     if state.settings.api_docs {
         let docs = openapi::spec_service();
         route = route
@@ -156,5 +158,6 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(http::headers::security_headers)
         .with(CatchPanic::new())
         .around(http::access_log::log_request)
+        .around(http::metrics::observe)
         .data(state)
 }

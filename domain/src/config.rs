@@ -87,6 +87,10 @@ pub struct Settings {
     pub stale_after: chrono::Duration,
     /// A queued job with no news for this long is presumed lost by the queue and pushed again.
     pub job_lost_after: chrono::Duration,
+    /// When set, `/metrics` asks for `Authorization: Bearer <this>`.
+    pub metrics_token: Option<SecretString>,
+    /// The worker's HTTP port for `/metrics` and `/healthz` (0 = none).
+    pub worker_http_port: u16,
 }
 
 /// Reads variables through `lookup` so tests can configure without touching the process environment.
@@ -364,6 +368,8 @@ impl Settings {
                 v.parsed::<i64>("JOB_LOST_AFTER_SECS", 600, "a whole number of seconds")?
                     .max(1),
             ),
+            metrics_token: v.optional("METRICS_TOKEN").map(SecretString::from),
+            worker_http_port: v.parsed("WORKER_HTTP_PORT", 9091, "a TCP port number")?,
         })
     }
 }

@@ -111,12 +111,15 @@ impl JobQueue {
 
     /// Pushes `job` to run no earlier than `delay` from now.
     pub async fn push_after(&self, job: Job, delay: Duration) -> Result<(), QueueError> {
+        let kind = job.kind();
         let task = TaskBuilder::new(job).run_after(delay).build();
         let pushed = match self.clone() {
             Self::Redis(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
             Self::Sqlite(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
         };
-        pushed.map_err(QueueError::Push)
+        pushed.map_err(QueueError::Push)?;
+        crate::metrics::metrics().job(kind, "pushed");
+        Ok(())
     }
 }
 

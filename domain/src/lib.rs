@@ -15,6 +15,7 @@ pub mod leases;
 pub mod members;
 pub mod membership;
 pub mod membership_checks;
+pub mod metrics;
 pub mod patreon;
 pub mod patreon_tokens;
 pub mod redis;

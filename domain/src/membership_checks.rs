@@ -84,6 +84,14 @@ pub async fn record(db: &impl ConnectionTrait, r: CheckRecord<'_>) -> Result<()>
     membership_check::Entity::insert(row)
         .exec_without_returning(db)
         .await?;
+    let labels = crate::metrics::CheckLabels {
+        trigger: r.trigger.as_str(),
+        outcome: r.outcome.as_str(),
+    };
+    crate::metrics::metrics()
+        .membership_checks
+        .get_or_create(&labels)
+        .inc();
     Ok(())
 }
 

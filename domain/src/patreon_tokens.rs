@@ -191,7 +191,18 @@ async fn refresh_with_lease(
                 return Err(e.into());
             }
         };
-    match patreon.refresh(&refresh_token).await {
+    let refreshed = patreon.refresh(&refresh_token).await;
+    let outcome = match &refreshed {
+        Ok(_) => "ok",
+        Err(e) if e.is_dead_link() => "dead_link",
+        Err(e) if e.is_transient() => "transient",
+        Err(_) => "error",
+    };
+    crate::metrics::metrics()
+        .token_refreshes
+        .get_or_create(&crate::metrics::OutcomeLabels { outcome })
+        .inc();
+    match refreshed {
         Ok(grant) => {
             let now = Utc::now();
             let (access, refresh) = encrypt_tokens(

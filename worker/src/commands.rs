@@ -100,7 +100,16 @@ async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
 /// `worker [run]`: queued jobs, scheduled sweeps and their reconciliation until SIGTERM or Ctrl-C.
 async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
     tracing::info!("worker running");
-    crate::startup::run_all(ctx, shutdown_signal()).await
+    let http_ctx = ctx.clone();
+    let http = tokio::spawn(async move {
+        if let Err(e) = crate::http::serve(http_ctx).await {
+            // Jobs matter more than their metrics: keep working, say why loudly.
+            tracing::error!(error = %e, "worker HTTP server (metrics, health) is down");
+        }
+    });
+    let ran = crate::startup::run_all(ctx, shutdown_signal()).await;
+    http.abort();
+    ran
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -1,11 +1,37 @@
-//! The one handler the queue calls: routes each job to its use case.
+//! The one handler the queue calls: routes each job to its use case and counts how it went.
 
 use apalis::prelude::{BoxDynError, Data};
-use domain::jobs::Job;
+use domain::{jobs::Job, metrics::metrics};
 
 use crate::{WorkerCtx, refresh, verify};
 
+/// How a job run ended, when it did not fail for good.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ran {
+    Done,
+    /// A transient failure; a retry is queued.
+    Retrying,
+    /// Handed back for later (another run of the same work is under way).
+    Deferred,
+}
+
 pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
+    let kind = job.kind();
+    metrics().job(kind, "started");
+    let ran = run(job, &ctx).await;
+    metrics().job(
+        kind,
+        match &ran {
+            Ok(Ran::Done) => "succeeded",
+            Ok(Ran::Retrying) => "retried",
+            Ok(Ran::Deferred) => "deferred",
+            Err(_) => "dead",
+        },
+    );
+    ran.map(drop)
+}
+
+async fn run(job: Job, ctx: &WorkerCtx) -> Result<Ran, BoxDynError> {
     match job.clone() {
         Job::VerifyMembership {
             user_id,
@@ -18,13 +44,13 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
                 (None, Some(sweep_id)) => verify::Tracker::SweepItem { sweep_id, user_id },
                 (None, None) => verify::Tracker::Untracked,
             };
-            verify::run(&ctx, job, user_id, trigger, tracker).await
+            verify::run(ctx, job, user_id, trigger, tracker).await
         }
-        Job::RefreshToken { user_id, attempt } => refresh::run(&ctx, user_id, attempt).await,
+        Job::RefreshToken { user_id, attempt } => refresh::run(ctx, user_id, attempt).await,
         Job::Sweep { sweep_id } => {
             // Idempotent: pushes only what the database says is still owed.
-            crate::sweeper::reconcile_sweep(&ctx, sweep_id, ctx.settings.job_lost_after).await?;
-            Ok(())
+            crate::sweeper::reconcile_sweep(ctx, sweep_id, ctx.settings.job_lost_after).await?;
+            Ok(Ran::Done)
         }
     }
 }

@@ -11,19 +11,19 @@ use domain::{
     patreon_tokens,
 };
 
-use crate::WorkerCtx;
+use crate::{WorkerCtx, jobs::Ran};
 
-pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<(), BoxDynError> {
+pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<Ran, BoxDynError> {
     let cipher = &ctx.settings.token_cipher;
     let within = ctx.token_horizon();
     match patreon_tokens::refresh_if_expiring(&ctx.db, &ctx.patreon, cipher, user_id, within).await
     {
         Ok(outcome) => {
             tracing::debug!(user_id, ?outcome, "token refresh job done");
-            Ok(())
+            Ok(Ran::Done)
         }
         // The link is dead (now or before): recorded once, nothing left to do.
-        Err(Error::NeedsRelogin) => Ok(()),
+        Err(Error::NeedsRelogin) => Ok(Ran::Done),
         Err(Error::Patreon(e)) if e.is_transient() && attempt + 1 < MAX_ATTEMPTS => {
             let next = attempt + 1;
             let delay = retry_delay(&e, next);
@@ -38,7 +38,7 @@ pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<(), BoxD
                 reason = e.kind(),
                 "token refresh retry queued"
             );
-            Ok(())
+            Ok(Ran::Retrying)
         }
         Err(e) => {
             tracing::warn!(user_id, error = %e, "token refresh failed");

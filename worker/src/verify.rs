@@ -19,7 +19,7 @@ const CHECK_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 /// When a job finds another check of the same member under way, it comes back this much later.
 const BUSY_RETRY: Duration = Duration::from_secs(5);
 
-use crate::WorkerCtx;
+use crate::{WorkerCtx, jobs::Ran};
 
 /// Where a job reports its progress: the request someone waits on, or its sweep's item.
 pub enum Tracker {
@@ -104,13 +104,13 @@ pub async fn run(
     user_id: i64,
     trigger: CheckTrigger,
     tracker: Tracker,
-) -> Result<(), BoxDynError> {
+) -> Result<Ran, BoxDynError> {
     let key = format!("verify:{user_id}");
     let Some(lease) = leases::try_acquire(&ctx.db, &key, CHECK_LEASE).await? else {
         // Another delivery of this member's check is running (a duplicate, or a different
         // trigger): come back after it instead of calling Patreon twice at once.
         ctx.queue.push_after(job, BUSY_RETRY).await?;
-        return Ok(());
+        return Ok(Ran::Deferred);
     };
     let work = run_leased(ctx, job, user_id, trigger, &tracker);
     leases::while_held(&ctx.db, lease, CHECK_LEASE, work).await?
@@ -122,9 +122,9 @@ async fn run_leased(
     user_id: i64,
     trigger: CheckTrigger,
     tracker: &Tracker,
-) -> Result<(), BoxDynError> {
+) -> Result<Ran, BoxDynError> {
     let Some(attempt) = tracker.start(&ctx.db).await? else {
-        return Ok(()); // a duplicate delivery, or the member was erased meanwhile
+        return Ok(Ran::Done); // a duplicate delivery, or the member was erased meanwhile
     };
     if attempt > MAX_ATTEMPTS {
         // Attempts are counted as they start, so runs that killed their worker count too; a job
@@ -152,11 +152,11 @@ async fn run_leased(
             delay_ms = delay.as_millis() as u64,
             "verification retry queued"
         );
-        return Ok(());
+        return Ok(Ran::Retrying);
     }
     tracker.finish(&ctx.db, &outcome).await?;
     match outcome {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(Ran::Done),
         // Recorded above; the queue must not retry on its own.
         Err(e) => Err(AbortError::new(e).into()),
     }

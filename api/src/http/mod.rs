@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod cookies;
 pub mod errors;
 pub mod headers;
+pub mod metrics;
 pub mod rate_limit;
 
 use domain::config::Settings;

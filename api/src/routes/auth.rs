@@ -109,10 +109,12 @@ impl AuthApi {
         let nonce = oauth_state.0.ok_or(domain::Error::InvalidState)?;
         if !bound.is_some_and(|b| secrets::constant_time_eq(&b, &nonce)) {
             tracing::info!("sign-in state does not match this browser");
+            count_sign_in("invalid_state");
             return Err(domain::Error::InvalidState.into());
         }
         let return_to = sign_in::consume_state(&state.db, &nonce, now).await?;
-        let fail = |reason: &str| {
+        let fail = |reason: &'static str| {
+            count_sign_in(reason);
             Ok(RedirectResponse::Found(landing_url(
                 &settings.frontend_url,
                 &return_to,
@@ -152,6 +154,7 @@ impl AuthApi {
                     &settings.cookie,
                 );
                 tracing::info!(user_id = user.id, "signed in");
+                count_sign_in("ok");
                 let to = landing_url(
                     &settings.frontend_url,
                     &return_to,
@@ -184,4 +187,12 @@ impl AuthApi {
         let token = issue_access_token(&state, jar, &user, &session, false)?;
         Ok(Json(TokenBody { token }))
     }
+}
+
+/// Counts a finished sign-in: `ok`, or why it failed.
+fn count_sign_in(outcome: &'static str) {
+    domain::metrics::metrics()
+        .sign_ins
+        .get_or_create(&domain::metrics::OutcomeLabels { outcome })
+        .inc();
 }

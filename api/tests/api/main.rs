@@ -13,6 +13,7 @@ mod compat;
 mod jobs;
 mod jwt_attacks;
 mod logs;
+mod metrics;
 mod openapi;
 mod redis;
 mod session;

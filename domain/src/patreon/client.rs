@@ -149,6 +149,15 @@ impl PatreonClient {
     }
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenGrant, PatreonError> {
+        let result = self.token_request_unobserved(form).await;
+        observe("token", &result);
+        result
+    }
+
+    async fn token_request_unobserved(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<TokenGrant, PatreonError> {
         self.budget.acquire(None).await;
         let response = self
             .http
@@ -203,6 +212,15 @@ impl PatreonClient {
 
     /// Reads the member's identity and their membership of our campaign.
     pub async fn identity(&self, access_token: &SecretString) -> Result<Identity, PatreonError> {
+        let result = self.identity_unobserved(access_token).await;
+        observe("identity", &result);
+        result
+    }
+
+    async fn identity_unobserved(
+        &self,
+        access_token: &SecretString,
+    ) -> Result<Identity, PatreonError> {
         let mut url = self.endpoint("/api/oauth2/v2/identity");
         url.query_pairs_mut().extend_pairs(IDENTITY_QUERY);
         self.budget.acquire(Some(access_token)).await;
@@ -236,6 +254,15 @@ impl PatreonClient {
     /// Reads one member of our campaign with the creator token (`GET /members/{id}`); `None`
     /// when Patreon has no such member any more.
     pub async fn member(&self, member_id: &str) -> Result<Option<CampaignMember>, PatreonError> {
+        let result = self.member_unobserved(member_id).await;
+        observe("member", &result);
+        result
+    }
+
+    async fn member_unobserved(
+        &self,
+        member_id: &str,
+    ) -> Result<Option<CampaignMember>, PatreonError> {
         let token = self
             .settings
             .creator_access_token
@@ -270,6 +297,19 @@ impl PatreonClient {
             .map_err(PatreonError::from_transport)?;
         resources::parse_member_document(&body).map(Some)
     }
+}
+
+/// Counts a call by endpoint and outcome.
+fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    };
+    let labels = crate::metrics::PatreonLabels { endpoint, outcome };
+    crate::metrics::metrics()
+        .patreon_requests
+        .get_or_create(&labels)
+        .inc();
 }
 
 /// Maps non-success statuses to typed errors; passes 2xx through.

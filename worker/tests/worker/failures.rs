@@ -67,11 +67,13 @@ async fn assert_nothing_lost(w: &World, p: &Progress, members: u64) {
     assert_eq!(paying, members, "a paying member lost access");
 }
 
-/// A `worker run` process on the world's configuration.
-fn worker_process(w: &World) -> Child {
+/// A `worker run` process on the world's configuration, serving `/metrics` on `http_port`.
+fn worker_process(w: &World, http_port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_worker"))
         .arg("run")
         .envs(w.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("WORKER_HTTP_PORT", http_port.to_string())
+        .env("BIND_ADDRESS", "127.0.0.1")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -106,7 +108,7 @@ async fn a_worker_killed_mid_sweep_leaves_nothing_undone() {
     });
     let sweep = start_sweep(&w, "kill-test").await;
 
-    let mut first = worker_process(&w);
+    let mut first = worker_process(&w, 0);
     wait_until(&w, sweep, Duration::from_secs(60), |p| p.done >= 5).await;
     first.kill().unwrap(); // SIGKILL: no drain, jobs in flight, leases held
     first.wait().unwrap();
@@ -116,9 +118,29 @@ async fn a_worker_killed_mid_sweep_leaves_nothing_undone() {
         "killed too late to prove anything: {killed_at:?}"
     );
 
-    let _second = Reaped(worker_process(&w));
+    let http_port = free_port();
+    let _second = Reaped(worker_process(&w, http_port));
     let p = wait_until(&w, sweep, Duration::from_secs(90), Progress::is_complete).await;
     assert_nothing_lost(&w, &p, 30).await;
+
+    // The survivor's metrics tell the same story.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{http_port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let body = metrics.text().await.unwrap();
+    assert!(
+        body.contains(r#"gate_jobs_total{kind="verify_membership",event="succeeded"}"#),
+        "{body}"
+    );
+    assert!(body.contains("gate_jobs_owed 0\n"), "{body}");
+    assert!(body.contains("gate_sweep_members_remaining 0\n"), "{body}");
 }
 
 /// Deletes every key of this world's deployment: what a `FLUSHALL` or a Redis restart without

@@ -1,0 +1,66 @@
+//! The worker's small HTTP side: `/metrics` for Prometheus, `/healthz` for liveness and
+//! `/readyz` (the database answers) for orchestrators.
+
+use chrono::Utc;
+use domain::metrics::{self, metrics};
+use poem::{
+    EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
+    http::{StatusCode, header},
+    listener::TcpListener,
+    web::Data,
+};
+
+use crate::WorkerCtx;
+
+#[handler]
+async fn scrape(req: &Request, ctx: Data<&WorkerCtx>) -> Response {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !metrics::scrape_allowed(ctx.settings.metrics_token.as_ref(), authorization) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match metrics()
+        .render(&ctx.db, &ctx.settings.verify_schedule, Utc::now())
+        .await
+    {
+        Ok(body) => Response::builder()
+            .content_type(metrics::CONTENT_TYPE)
+            .body(body),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read metrics from the database");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+#[handler]
+async fn readyz(ctx: Data<&WorkerCtx>) -> Response {
+    match ctx.db.ping().await {
+        Ok(()) => "ok".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
+}
+
+/// Serves until the process ends; `WORKER_HTTP_PORT=0` turns it off.
+pub async fn serve(ctx: WorkerCtx) -> anyhow::Result<()> {
+    let port = ctx.settings.worker_http_port;
+    if port == 0 {
+        return Ok(());
+    }
+    let address = format!("{}:{port}", ctx.settings.bind_address);
+    let app = Route::new()
+        .at("/metrics", get(scrape))
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .data(ctx);
+    tracing::info!(%address, "worker metrics and health");
+    Server::new(TcpListener::bind(address)).run(app).await?;
+    Ok(())
+}
