@@ -91,6 +91,9 @@ pub struct Settings {
     pub metrics_token: Option<SecretString>,
     /// The worker's HTTP port for `/metrics` and `/healthz` (0 = none).
     pub worker_http_port: u16,
+    /// Jobs one worker process runs at once. Patreon's latency, not our CPU, is what they wait
+    /// on; the shared budget keeps the total rate in line however many run.
+    pub worker_concurrency: usize,
 }
 
 /// Reads variables through `lookup` so tests can configure without touching the process environment.
@@ -255,7 +258,7 @@ impl Settings {
                 .optional("PATREON_CREATOR_ACCESS_TOKEN")
                 .map(SecretString::from),
             webhook_secret: v.optional("PATREON_WEBHOOK_SECRET").map(SecretString::from),
-            requests_per_2s: v.parsed("PATREON_REQUESTS_PER_2S", 90, "a whole number")?,
+            requests_per_2s: v.parsed("PATREON_REQUESTS_PER_2S", 95, "a whole number")?,
             requests_per_token_per_min: v.parsed(
                 "PATREON_REQUESTS_PER_TOKEN_PER_MIN",
                 90,
@@ -370,6 +373,9 @@ impl Settings {
             ),
             metrics_token: v.optional("METRICS_TOKEN").map(SecretString::from),
             worker_http_port: v.parsed("WORKER_HTTP_PORT", 9091, "a TCP port number")?,
+            worker_concurrency: v
+                .parsed::<usize>("WORKER_CONCURRENCY", 16, "a whole number")?
+                .clamp(1, 256),
         })
     }
 }

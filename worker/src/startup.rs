@@ -7,9 +7,6 @@ use domain::jobs::JobQueue;
 
 use crate::WorkerCtx;
 
-/// How many jobs one worker process runs at once.
-const CONCURRENCY: usize = 4;
-
 /// Everything a worker process does: the job workers, the sweep scheduler and the reconciler,
 /// until `shutdown` resolves.
 pub async fn run_all(
@@ -97,6 +94,7 @@ async fn run_workers(
         &domain::secrets::random_id()[..8]
     );
     let ctx = ctx.clone();
+    let concurrency = ctx.settings.worker_concurrency;
     // The same worker on either backend; the poll interval keeps pickup under a second.
     macro_rules! monitor {
         ($backend:expr) => {{
@@ -111,7 +109,7 @@ async fn run_workers(
                         )
                         .data(ctx.clone())
                         .catch_panic()
-                        .concurrency(CONCURRENCY)
+                        .concurrency(concurrency)
                         .build(crate::jobs::handle)
                 })
                 .shutdown_timeout(DRAIN_DEADLINE)
