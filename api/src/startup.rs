@@ -139,7 +139,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi::spec_service();
     let mut route = Route::new()
         .nest("/", api)
-        .at("/metrics", poem::get(http::metrics::scrape));
+        .at("/metrics", poem::get(http::metrics::scrape))
+        .at("/api/patreon/webhook", poem::post(routes::webhook::receive));
     if state.settings.api_docs {
         let docs = openapi::spec_service();
         route = route

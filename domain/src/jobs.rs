@@ -37,6 +37,8 @@ pub enum Job {
     },
     /// Push what sweep `sweep_id` still owes (its fan-out, in batches from the database).
     Sweep { sweep_id: i64 },
+    /// Apply the recorded Patreon webhook delivery `event_id`.
+    ApplyWebhook { event_id: i64 },
 }
 
 impl Job {
@@ -46,6 +48,7 @@ impl Job {
             Job::VerifyMembership { .. } => "verify_membership",
             Job::RefreshToken { .. } => "refresh_token",
             Job::Sweep { .. } => "sweep",
+            Job::ApplyWebhook { .. } => "apply_webhook",
         }
     }
 }

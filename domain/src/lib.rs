@@ -27,5 +27,6 @@ pub mod sweeps;
 pub mod telemetry;
 pub mod users;
 pub mod verification;
+pub mod webhooks;
 
 pub use error::{Error, Result};

@@ -53,6 +53,8 @@ pub struct JobLabels {
 
 pub struct Metrics {
     registry: Registry,
+    pub webhooks: Family<OutcomeLabels, Counter>,
+    pub webhook_lag_seconds: Histogram,
     pub http_requests: Family<HttpLabels, Histogram>,
     pub sign_ins: Family<OutcomeLabels, Counter>,
     pub patreon_requests: Family<PatreonLabels, Counter>,
@@ -85,6 +87,20 @@ impl Metrics {
             "http_request_duration_seconds",
             "HTTP requests served, by method, route and status",
             http_requests.clone(),
+        );
+        let webhooks = Family::default();
+        registry.register(
+            "webhook_deliveries",
+            "Patreon webhook deliveries, by outcome (accepted, duplicate, other_campaign, bad_signature, malformed, too_large, not_configured)",
+            webhooks.clone(),
+        );
+        let webhook_lag_seconds = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 14),
+        );
+        registry.register(
+            "webhook_lag_seconds",
+            "From receiving a webhook to its change being stored",
+            webhook_lag_seconds.clone(),
         );
         let sign_ins = Family::default();
         registry.register(
@@ -138,6 +154,8 @@ impl Metrics {
         );
         Self {
             registry,
+            webhooks,
+            webhook_lag_seconds,
             http_requests,
             sign_ins,
             patreon_requests,
@@ -149,6 +167,12 @@ impl Metrics {
             sweep_remaining,
             sweep_lag_seconds,
         }
+    }
+
+    pub fn webhook(&self, outcome: &'static str) {
+        self.webhooks
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn job(&self, kind: &'static str, event: &'static str) {

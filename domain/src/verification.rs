@@ -85,7 +85,7 @@ impl Verifier<'_> {
         };
         match identity {
             Ok(identity) if identity.patreon_id == before.patreon_id => {
-                self.apply(db, &before, &identity, trigger).await
+                record_state(db, self.policy, &before, &identity, trigger).await
             }
             Ok(_) => {
                 self.fail(
@@ -165,61 +165,6 @@ impl Verifier<'_> {
         }
     }
 
-    async fn apply(
-        &self,
-        db: &DatabaseConnection,
-        before: &user::Model,
-        identity: &Identity,
-        trigger: CheckTrigger,
-    ) -> Result<Verification> {
-        let now = Utc::now();
-        let decision = membership::decide(
-            identity.membership.as_ref(),
-            before.membership_active,
-            self.policy,
-            now,
-        );
-        let txn = db.begin().await?;
-        let mut row = before.clone().into_active_model();
-        users::apply_identity(&mut row, identity, decision, now);
-        let after = row.update(&txn).await?;
-        let changed = membership_checks::changed(Some(before), &after);
-        let outcome = if changed {
-            CheckOutcome::Changed
-        } else {
-            CheckOutcome::Verified
-        };
-        let audit = CheckRecord {
-            user_id: before.id,
-            before: Some(before),
-            after: Some(&after),
-            trigger,
-            outcome,
-            reason: Some(decision.reason),
-            error: None,
-            at: now,
-        };
-        membership_checks::record(&txn, audit).await?;
-        if decision.end_sessions {
-            sessions::revoke_all_for_user(&txn, before.id, now).await?;
-        }
-        auth_events::publish(&txn, AuthEvent::User(before.id)).await?;
-        txn.commit().await?;
-        tracing::info!(
-            user_id = before.id,
-            trigger = trigger.as_str(),
-            granted = decision.granted,
-            changed,
-            reason = decision.reason.as_str(),
-            "membership verified"
-        );
-        Ok(Verification::Verified {
-            changed,
-            granted: decision.granted,
-            reason: decision.reason,
-        })
-    }
-
     /// Records a check that could not complete. The stored status is left as it was.
     async fn fail(
         &self,
@@ -255,6 +200,63 @@ impl Verifier<'_> {
             other => Err(other),
         }
     }
+}
+
+/// Applies the membership rule to what Patreon says about the member (`identity`), stores the
+/// outcome with its audit row, ends every session on fraud, and tells the api processes.
+pub(crate) async fn record_state(
+    db: &DatabaseConnection,
+    policy: &MembershipPolicy,
+    before: &user::Model,
+    identity: &Identity,
+    trigger: CheckTrigger,
+) -> Result<Verification> {
+    let now = Utc::now();
+    let decision = membership::decide(
+        identity.membership.as_ref(),
+        before.membership_active,
+        policy,
+        now,
+    );
+    let txn = db.begin().await?;
+    let mut row = before.clone().into_active_model();
+    users::apply_identity(&mut row, identity, decision, now);
+    let after = row.update(&txn).await?;
+    let changed = membership_checks::changed(Some(before), &after);
+    let outcome = if changed {
+        CheckOutcome::Changed
+    } else {
+        CheckOutcome::Verified
+    };
+    let audit = CheckRecord {
+        user_id: before.id,
+        before: Some(before),
+        after: Some(&after),
+        trigger,
+        outcome,
+        reason: Some(decision.reason),
+        error: None,
+        at: now,
+    };
+    membership_checks::record(&txn, audit).await?;
+    if decision.end_sessions {
+        sessions::revoke_all_for_user(&txn, before.id, now).await?;
+    }
+    auth_events::publish(&txn, AuthEvent::User(before.id)).await?;
+    txn.commit().await?;
+    tracing::info!(
+        user_id = before.id,
+        trigger = trigger.as_str(),
+        granted = decision.granted,
+        changed,
+        reason = decision.reason.as_str(),
+        "membership verified"
+    );
+    Ok(Verification::Verified {
+        changed,
+        granted: decision.granted,
+        reason: decision.reason,
+    })
 }
 
 #[cfg(test)]

@@ -9,3 +9,4 @@ pub mod session;
 pub mod sweep;
 pub mod sweep_item;
 pub mod user;
+pub mod webhook_event;

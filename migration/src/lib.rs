@@ -9,6 +9,7 @@ mod m20261128_000004_create_job_requests;
 mod m20261128_000005_add_job_request_attempts;
 mod m20261128_000006_create_sweeps;
 mod m20261128_000007_create_job_leases;
+mod m20261128_000008_create_webhook_events;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_add_job_request_attempts::Migration),
             Box::new(m20261128_000006_create_sweeps::Migration),
             Box::new(m20261128_000007_create_job_leases::Migration),
+            Box::new(m20261128_000008_create_webhook_events::Migration),
         ]
     }
 }

@@ -52,5 +52,6 @@ async fn run(job: Job, ctx: &WorkerCtx) -> Result<Ran, BoxDynError> {
             crate::sweeper::reconcile_sweep(ctx, sweep_id, ctx.settings.job_lost_after).await?;
             Ok(Ran::Done)
         }
+        Job::ApplyWebhook { event_id } => crate::webhook::run(ctx, event_id).await,
     }
 }

@@ -8,6 +8,7 @@ pub mod refresh;
 pub mod startup;
 pub mod sweeper;
 pub mod verify;
+pub mod webhook;
 
 use std::sync::Arc;
 

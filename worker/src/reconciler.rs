@@ -37,6 +37,11 @@ pub async fn run(ctx: WorkerCtx) {
             Ok(n) => tracing::info!(repushed = n, "rechecks with no news pushed again"),
             Err(e) => tracing::warn!(error = %e, "cannot re-push stale rechecks"),
         }
+        match repush_webhooks(&ctx, lost_after).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(repushed = n, "webhook events with no news pushed again"),
+            Err(e) => tracing::warn!(error = %e, "cannot re-push webhook events"),
+        }
         if last_refresh_scan.is_none_or(|at| at.elapsed() >= REFRESH_EVERY) {
             last_refresh_scan = Some(tokio::time::Instant::now());
             if let Err(e) = push_refreshes(&ctx).await {
@@ -76,4 +81,16 @@ pub async fn push_refreshes(ctx: &WorkerCtx) -> domain::Result<usize> {
         tracing::info!(queued = due.len(), "token refreshes queued");
     }
     Ok(due.len())
+}
+
+/// Pushes again the webhook events still pending after `lost_after`.
+async fn repush_webhooks(ctx: &WorkerCtx, lost_after: chrono::Duration) -> domain::Result<usize> {
+    let stale = domain::webhooks::stale_pending(&ctx.db, lost_after).await?;
+    for &event_id in &stale {
+        ctx.queue
+            .push(Job::ApplyWebhook { event_id })
+            .await
+            .map_err(|e| domain::Error::Queue(e.to_string()))?;
+    }
+    Ok(stale.len())
 }

@@ -7,8 +7,14 @@ use crate::error::ApiError;
 
 /// Nothing this api accepts comes close; webhooks get their own limit.
 pub const MAX_BODY_BYTES: u64 = 16 * 1024;
+const WEBHOOK_PATH: &str = "/api/patreon/webhook";
 
 pub async fn limit_body<E: Endpoint>(next: E, req: Request) -> Result<Response> {
+    let limit = if req.uri().path() == WEBHOOK_PATH {
+        domain::webhooks::MAX_BODY_BYTES as u64
+    } else {
+        MAX_BODY_BYTES
+    };
     let length = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -22,7 +28,10 @@ pub async fn limit_body<E: Endpoint>(next: E, req: Request) -> Result<Response> 
             )
             .into());
         }
-        Some(Some(n)) if n > MAX_BODY_BYTES => {
+        Some(Some(n)) if n > limit => {
+            if limit != MAX_BODY_BYTES {
+                domain::metrics::metrics().webhook("too_large");
+            }
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

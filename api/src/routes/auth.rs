@@ -155,6 +155,7 @@ impl AuthApi {
                 );
                 tracing::info!(user_id = user.id, "signed in");
                 count_sign_in("ok");
+                release_waiting_webhooks(&state, &user.patreon_id).await;
                 let to = landing_url(
                     &settings.frontend_url,
                     &return_to,
@@ -195,4 +196,20 @@ fn count_sign_in(outcome: &'static str) {
         .sign_ins
         .get_or_create(&domain::metrics::OutcomeLabels { outcome })
         .inc();
+}
+
+/// Webhook events that arrived before the member's first sign-in are applied now (the sign-in's
+/// own check is newer, so they only confirm it). Never fails the sign-in.
+async fn release_waiting_webhooks(state: &AppState, patreon_id: &str) {
+    match domain::webhooks::release_waiting(&state.db, patreon_id).await {
+        Ok(events) => {
+            for event_id in events {
+                let job = domain::jobs::Job::ApplyWebhook { event_id };
+                if let Err(e) = state.jobs.push(job).await {
+                    tracing::warn!(event_id, error = %e, "cannot queue a waiting webhook event");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot release waiting webhook events"),
+    }
 }

@@ -8,5 +8,6 @@ pub mod housekeeping;
 pub mod jobs;
 pub mod session;
 mod tags;
+pub mod webhook;
 
 pub use tags::ApiTags;

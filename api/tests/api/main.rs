@@ -22,3 +22,4 @@ mod sign_in_failures;
 mod startup;
 mod storage;
 mod surface;
+mod webhooks;

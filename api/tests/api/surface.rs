@@ -88,7 +88,7 @@ fn assert_security_headers(response: &Response, what: &str) {
 
 /// Sends `request` (raw HTTP/1.1 with `Connection: close`) and returns the status and the
 /// whole response text.
-async fn raw_http(app: &TestApp, request: &str) -> (u16, String) {
+pub(crate) async fn raw_http(app: &TestApp, request: &str) -> (u16, String) {
     let host = app.address.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();

@@ -1,0 +1,261 @@
+//! Patreon webhooks: verify the signature over the exact bytes received, record the delivery
+//! (once per distinct body), and later apply it with the shared membership rule.
+//!
+//! The trigger header is not signed, so nothing here decides by it: the member state in the
+//! signed body does. Deliveries are not ordered, so a delivery older than what is stored (by
+//! Patreon's charge date, or received before the member's last successful check) changes
+//! nothing; the recheck that follows every applied event settles the rest through the API.
+
+use chrono::{DateTime, Utc};
+use entity::{user, webhook_event};
+use hmac::{Hmac, Mac};
+use md5::Md5;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, OnConflict},
+};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::membership::MembershipPolicy;
+use crate::membership_checks::CheckTrigger;
+use crate::patreon::{Identity, resources};
+use crate::verification::{Verification, record_state};
+use crate::{Result, users};
+
+/// Patreon's bodies are a few KiB; anything near this is not from Patreon.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Whether `signature` (`X-Patreon-Signature`: hex HMAC-MD5 of `body` keyed with the webhook
+/// secret) is right. Constant time; either hex case; anything malformed is simply wrong.
+pub fn signature_is_valid(secret: &SecretString, body: &[u8], signature: Option<&str>) -> bool {
+    let Some(signature) = signature.map(str::trim) else {
+        return false;
+    };
+    // An MD5 MAC is 16 bytes, 32 hex digits; refuse anything else before decoding.
+    if signature.len() != 32 {
+        return false;
+    }
+    let Ok(expected) = hex::decode(signature) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Md5>::new_from_slice(secret.expose_secret().as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// What recording a delivery came to. The sender learns none of it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A new event for our campaign, to be applied.
+    New(i64),
+    /// The same body was received before: nothing more to do.
+    Duplicate,
+    /// A member of another campaign: recorded, never applied.
+    OtherCampaign,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the webhook body is not a Patreon member document")]
+pub struct MalformedWebhook;
+
+/// Records a delivery whose signature was verified. The body must be a member document.
+pub async fn receive(
+    db: &impl ConnectionTrait,
+    body: &[u8],
+    trigger: &str,
+    our_campaign: &str,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<Received, MalformedWebhook>> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Ok(Err(MalformedWebhook));
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(Err(MalformedWebhook));
+    };
+    let Ok(member) = resources::parse_member_document(&json) else {
+        return Ok(Err(MalformedWebhook));
+    };
+    let ours = member.campaign_id.as_deref() == Some(our_campaign);
+    let row = webhook_event::ActiveModel {
+        body_sha256: Set(hex::encode(Sha256::digest(body))),
+        // Bounded and printable: it is shown to admins, and never trusted.
+        trigger: Set(trigger
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(64)
+            .collect()),
+        member_id: Set(Some(member.snapshot.member_id.clone())),
+        patreon_user_id: Set(member.patreon_user_id.clone()),
+        campaign_id: Set(member.campaign_id.clone()),
+        body: Set(text.to_owned()),
+        status: Set(if ours { "pending" } else { "ignored" }.to_owned()),
+        outcome: Set((!ours).then(|| "other_campaign".to_owned())),
+        received_at: Set(now),
+        processed_at: Set((!ours).then_some(now)),
+        ..Default::default()
+    };
+    let inserted = webhook_event::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(webhook_event::Column::BodySha256)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_with_returning_keys(db)
+        .await?;
+    Ok(Ok(match inserted.first() {
+        None => Received::Duplicate,
+        Some(_) if !ours => Received::OtherCampaign,
+        Some(id) => Received::New(*id),
+    }))
+}
+
+/// What applying an event came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The member's state now follows the event; confirm it with a recheck.
+    Applied { user_id: i64, changed: bool },
+    /// Older than what is stored; unchanged, but a recheck settles any doubt.
+    Stale { user_id: i64 },
+    /// No user with that Patreon id yet: kept for their first sign-in.
+    Waiting,
+    /// Not pending (done already, or gone).
+    Nothing,
+}
+
+/// Applies pending event `id` with the shared membership rule.
+pub async fn apply(
+    db: &DatabaseConnection,
+    policy: &MembershipPolicy,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
+        return Ok(Applied::Nothing);
+    };
+    if event.status != "pending" {
+        return Ok(Applied::Nothing);
+    }
+    let parsed = serde_json::from_str::<serde_json::Value>(&event.body)
+        .ok()
+        .and_then(|json| resources::parse_member_document(&json).ok());
+    let Some(member) = parsed else {
+        finish(db, id, "failed", "malformed", now).await?;
+        return Ok(Applied::Nothing);
+    };
+    let user = match member.patreon_user_id.as_deref() {
+        Some(patreon_id) => users::find_by_patreon_id(db, patreon_id).await?,
+        None => None,
+    };
+    let Some(before) = user else {
+        finish(db, id, "waiting", "unknown_user", now).await?;
+        return Ok(Applied::Waiting);
+    };
+    let older_charge = matches!(
+        (member.snapshot.last_charge_date, before.last_charge_date),
+        (Some(event_charge), Some(stored)) if event_charge < stored
+    );
+    let checked_since = before.last_checked.is_some_and(|at| at > event.received_at);
+    if older_charge || checked_since {
+        finish(db, id, "stale", "older_than_stored", now).await?;
+        return Ok(Applied::Stale { user_id: before.id });
+    }
+    let identity = Identity {
+        patreon_id: before.patreon_id.clone(),
+        email: before.email.clone(),
+        email_verified: false,
+        full_name: before.full_name.clone(),
+        image_url: before.avatar_url.clone(),
+        membership: Some(member.snapshot),
+    };
+    let verification = record_state(db, policy, &before, &identity, CheckTrigger::Webhook).await?;
+    let changed = matches!(verification, Verification::Verified { changed: true, .. });
+    finish(
+        db,
+        id,
+        "applied",
+        if changed { "changed" } else { "unchanged" },
+        now,
+    )
+    .await?;
+    Ok(Applied::Applied {
+        user_id: before.id,
+        changed,
+    })
+}
+
+async fn finish(
+    db: &impl ConnectionTrait,
+    id: i64,
+    status: &str,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    webhook_event::Entity::update_many()
+        .col_expr(webhook_event::Column::Status, Expr::value(status))
+        .col_expr(webhook_event::Column::Outcome, Expr::value(outcome))
+        .col_expr(webhook_event::Column::ProcessedAt, Expr::value(now))
+        .filter(webhook_event::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Events kept for `patreon_id` until they signed in: pending again, so they are applied (or
+/// found older than the sign-in's own check). Returns their ids, to be queued.
+pub async fn release_waiting(db: &impl ConnectionTrait, patreon_id: &str) -> Result<Vec<i64>> {
+    let waiting: Vec<i64> = webhook_event::Entity::find()
+        .select_only()
+        .column(webhook_event::Column::Id)
+        .filter(webhook_event::Column::PatreonUserId.eq(patreon_id))
+        .filter(webhook_event::Column::Status.eq("waiting"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if !waiting.is_empty() {
+        webhook_event::Entity::update_many()
+            .col_expr(webhook_event::Column::Status, Expr::value("pending"))
+            .filter(webhook_event::Column::Id.is_in(waiting.clone()))
+            .exec(db)
+            .await?;
+    }
+    Ok(waiting)
+}
+
+/// Pending events received more than `lost_after` ago: their job may be lost.
+pub async fn stale_pending(
+    db: &impl ConnectionTrait,
+    lost_after: chrono::Duration,
+) -> Result<Vec<i64>> {
+    Ok(webhook_event::Entity::find()
+        .select_only()
+        .column(webhook_event::Column::Id)
+        .filter(webhook_event::Column::Status.eq("pending"))
+        .filter(webhook_event::Column::ReceivedAt.lt(Utc::now() - lost_after))
+        .limit(1000)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// The user a pending event is about, if they exist (for tests and admin views).
+pub async fn user_of(
+    db: &impl ConnectionTrait,
+    event: &webhook_event::Model,
+) -> Result<Option<user::Model>> {
+    match event.patreon_user_id.as_deref() {
+        Some(id) => users::find_by_patreon_id(db, id).await,
+        None => Ok(None),
+    }
+}
+
+/// When event `id` was received.
+pub async fn received_at(db: &impl ConnectionTrait, id: i64) -> Result<Option<DateTime<Utc>>> {
+    Ok(webhook_event::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|e| e.received_at))
+}

@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+/// One distinct Patreon webhook delivery and what became of it.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_events")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// SHA-256 of the raw body, hex: the same delivery twice is one row.
+    #[sea_orm(unique)]
+    pub body_sha256: String,
+    /// `X-Patreon-Event` as sent. Not signed: a hint for people, never for decisions.
+    pub trigger: String,
+    pub member_id: Option<String>,
+    pub patreon_user_id: Option<String>,
+    pub campaign_id: Option<String>,
+    /// The body exactly as received (signature verified).
+    pub body: String,
+    /// `pending`, `applied`, `ignored` (another campaign), `waiting` (no such user yet),
+    /// `stale` (older than what is stored) or `failed`.
+    pub status: String,
+    pub outcome: Option<String>,
+    pub received_at: DateTimeUtc,
+    pub processed_at: Option<DateTimeUtc>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}
