@@ -118,7 +118,8 @@ pub async fn receive(
 pub enum Applied {
     /// The member's state now follows the event; confirm it with a recheck.
     Applied { user_id: i64, changed: bool },
-    /// Older than what is stored; unchanged, but a recheck settles any doubt.
+    /// Older than what is stored (by Patreon's charge date, or received before a later
+    /// successful check): nothing changes.
     Stale { user_id: i64 },
     /// No user with that Patreon id yet: kept for their first sign-in.
     Waiting,

@@ -68,7 +68,7 @@ async fn assert_nothing_lost(w: &World, p: &Progress, members: u64) {
 }
 
 /// A `worker run` process on the world's configuration, serving `/metrics` on `http_port`.
-fn worker_process(w: &World, http_port: u16) -> Child {
+pub fn worker_process(w: &World, http_port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_worker"))
         .arg("run")
         .envs(w.env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -80,7 +80,7 @@ fn worker_process(w: &World, http_port: u16) -> Child {
         .expect("worker binary")
 }
 
-struct Reaped(Child);
+pub struct Reaped(pub Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -240,7 +240,7 @@ impl Drop for OwnRedis {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -1,0 +1,143 @@
+//! Webhook deliveries under stress: a burst of 1,000 distinct events, with the worker process
+//! killed in the middle. Every event is processed and every member ends in Patreon's state.
+
+use std::time::{Duration, Instant};
+
+use domain::{jobs::Job, webhooks};
+use entity::{user, webhook_event};
+use patreon_mock::{MockMembership, MockTier, member_id_for};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use test_support::{Backend, postgres_enabled};
+
+use crate::failures::{Reaped, free_port, worker_process};
+use crate::helpers::*;
+
+const MEMBERS: u32 = 100;
+const UPDATES_PER_MEMBER: u32 = 10;
+
+/// The member document Patreon would send for `patreon_id` now, with `variant` making each
+/// delivery's bytes distinct (as real deliveries are).
+async fn member_document(w: &World, patreon_id: &str, variant: u32) -> String {
+    let url = format!(
+        "{}/api/oauth2/v2/members/{}?include=user,campaign,currently_entitled_tiers\
+         &fields%5Bmember%5D=patron_status,last_charge_status,last_charge_date,\
+         currently_entitled_amount_cents,will_pay_amount_cents,note",
+        w.mock.base_url(),
+        member_id_for(patreon_id, CAMPAIGN)
+    );
+    let body = reqwest::Client::new()
+        .get(url)
+        .bearer_auth("mock-creator-token")
+        .header("User-Agent", "burst-test")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    json["data"]["attributes"]["note"] = serde_json::Value::from(format!("delivery {variant}"));
+    json.to_string()
+}
+
+async fn pending(w: &World) -> u64 {
+    webhook_event::Entity::find()
+        .filter(webhook_event::Column::Status.eq("pending"))
+        .count(&w.ctx.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_a_thousand_events_survives_a_killed_worker() {
+    let Some(redis_url) = test_redis_url() else {
+        return;
+    };
+    let w = World::with(Options {
+        backend: if postgres_enabled() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        },
+        schedule: NO_TICKS,
+        redis_url: Some(redis_url),
+        lost_after_secs: 3,
+    })
+    .await;
+    let ids: Vec<String> = (0..MEMBERS).map(|n| (4000 + n).to_string()).collect();
+    for id in &ids {
+        w.signed_in(patreon_mock::MockUser::active_patron(id, CAMPAIGN))
+            .await;
+    }
+    // Each member's pledge changes a few times, then ends; the events arrive in a burst.
+    let mut bodies = Vec::new();
+    for id in &ids {
+        let active = MockMembership::active(id, CAMPAIGN, MockTier::supporter());
+        for update in 0..UPDATES_PER_MEMBER - 1 {
+            bodies.push(member_document(&w, id, update).await);
+        }
+        let cancelled = MockMembership {
+            last_charge_date: active.last_charge_date.clone(),
+            ..MockMembership::former(id, CAMPAIGN)
+        };
+        w.mock.set_membership(id, CAMPAIGN, Some(cancelled));
+        bodies.push(member_document(&w, id, UPDATES_PER_MEMBER).await);
+    }
+    w.mock.set_faults(patreon_mock::Faults {
+        latency_ms: 20,
+        ..Default::default()
+    });
+    let mut first = worker_process(&w, 0);
+    let now = chrono::Utc::now();
+    for body in &bodies {
+        let received =
+            webhooks::receive(&w.ctx.db, body.as_bytes(), "members:update", CAMPAIGN, now)
+                .await
+                .unwrap()
+                .unwrap();
+        let webhooks::Received::New(event_id) = received else {
+            panic!("each delivery is distinct: {received:?}")
+        };
+        w.ctx
+            .queue
+            .push(Job::ApplyWebhook { event_id })
+            .await
+            .unwrap();
+    }
+    let total = u64::from(MEMBERS * UPDATES_PER_MEMBER);
+    let started = Instant::now();
+    while pending(&w).await > total * 3 / 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first worker never got going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap(); // mid-burst: jobs in flight, leases held
+    first.wait().unwrap();
+    assert!(pending(&w).await > 0, "killed too late to prove anything");
+
+    let _second = Reaped(worker_process(&w, free_port()));
+    let started = Instant::now();
+    loop {
+        let still_paying = user::Entity::find()
+            .filter(user::Column::MembershipActive.eq(true))
+            .count(&w.ctx.db)
+            .await
+            .unwrap();
+        if pending(&w).await == 0 && still_paying == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{} events pending, {still_paying} members still paying",
+            pending(&w).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = webhook_event::Entity::find()
+        .count(&w.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(events, total, "every delivery recorded once");
+}
