@@ -118,9 +118,9 @@ pub async fn receive(
 pub enum Applied {
     /// The member's state now follows the event; confirm it with a recheck.
     Applied { user_id: i64, changed: bool },
-    /// Older than what is stored (by Patreon's charge date, or received before a later
-    /// successful check): nothing changes.
-    Stale { user_id: i64 },
+    /// Older than what is stored: nothing changes. `recheck` when only Patreon's charge dates
+    /// said so (ask Patreon to be sure); not when a successful check ran after it arrived.
+    Stale { user_id: i64, recheck: bool },
     /// No user with that Patreon id yet: kept for their first sign-in.
     Waiting,
     /// Not pending (done already, or gone).
@@ -162,7 +162,10 @@ pub async fn apply(
     let checked_since = before.last_checked.is_some_and(|at| at > event.received_at);
     if older_charge || checked_since {
         finish(db, id, "stale", "older_than_stored", now).await?;
-        return Ok(Applied::Stale { user_id: before.id });
+        return Ok(Applied::Stale {
+            user_id: before.id,
+            recheck: !checked_since,
+        });
     }
     let identity = Identity {
         patreon_id: before.patreon_id.clone(),

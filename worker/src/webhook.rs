@@ -16,9 +16,15 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
     let applied = webhooks::apply(&ctx.db, &ctx.settings.membership, event_id, now).await?;
     tracing::info!(event_id, ?applied, "webhook processed");
     let user_id = match applied {
-        Applied::Applied { user_id, .. } => user_id,
-        // Stale: what is stored is newer by Patreon's dates or by a later check; nothing to confirm.
-        Applied::Stale { .. } | Applied::Waiting | Applied::Nothing => return Ok(Ran::Done),
+        Applied::Applied { user_id, .. }
+        | Applied::Stale {
+            user_id,
+            recheck: true,
+        } => user_id,
+        // A check that ran after this delivery arrived already knows better.
+        Applied::Stale { recheck: false, .. } | Applied::Waiting | Applied::Nothing => {
+            return Ok(Ran::Done);
+        }
     };
     if let Some(received) = webhooks::received_at(&ctx.db, event_id).await? {
         let lag = (chrono::Utc::now() - received).num_milliseconds().max(0) as f64 / 1000.0;

@@ -406,6 +406,7 @@ async fn a_declined_card_keeps_access_in_grace_and_fraud_ends_every_session() {
 
     let mut fraud = MockMembership::active("9561", CAMPAIGN_ID, MockTier::supporter());
     fraud.last_charge_status = Some("Fraud".into());
+    fraud.last_charge_date = Some(chrono::Utc::now().to_rfc3339());
     app.mock.set_membership("9561", CAMPAIGN_ID, Some(fraud));
     let body = member_document(&app, "9561", CAMPAIGN_ID).await;
     assert_eq!(
