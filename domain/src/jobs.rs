@@ -101,10 +101,12 @@ impl JobQueue {
         SqliteStorage::setup(&pool)
             .await
             .map_err(|e| QueueError::Open(e.to_string()))?;
+        // A short heartbeat: apalis's SQLite worker sometimes waits for its next heartbeat
+        // before fetching a new job (seen: pickups of up to 8 s with a 10 s heartbeat).
         let config = apalis_sqlite::Config::default()
             .queue(queue)
-            .heartbeat_interval(Duration::from_secs(10))
-            .missed_heartbeats(6);
+            .heartbeat_interval(Duration::from_secs(1))
+            .missed_heartbeats(60);
         Ok(Self::Sqlite(SqliteStorage::new(&pool).with_config(config)))
     }
 
