@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod patreon;
 pub mod patreon_tokens;
 pub mod redis;
+pub mod retention;
 pub mod schedule;
 pub mod secrets;
 pub mod sessions;

@@ -21,8 +21,13 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
     match args.first().map(String::as_str).unwrap_or("run") {
         "run" => run(context(settings, db).await?).await,
         "purge" => {
-            let removed = domain::sessions::purge_expired_sign_ins(&db, chrono::Utc::now()).await?;
-            println!("removed {removed} expired rows");
+            let now = chrono::Utc::now();
+            let removed = domain::sessions::purge_expired_sign_ins(&db, now).await?;
+            let old = domain::retention::purge(&db, now).await?;
+            println!(
+                "removed {removed} expired sign-in rows, {} finished rechecks, {} sweeps, {} webhook deliveries, {} leases past their retention",
+                old.job_requests, old.sweeps, old.webhook_events, old.leases
+            );
             Ok(())
         }
         "rotate-keys" => {

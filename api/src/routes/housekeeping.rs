@@ -1,4 +1,5 @@
-//! Periodic clean-up of expired sign-in rows and idle rate-limit buckets.
+//! Periodic clean-up: expired sign-in rows, records past their retention, idle rate-limit
+//! buckets.
 
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ pub async fn run(state: AppState) {
         match domain::sessions::purge_expired_sign_ins(&state.db, now).await {
             Ok(removed) => tracing::debug!(removed, "housekeeping done"),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+        match domain::retention::purge(&state.db, now).await {
+            Ok(purged) => tracing::debug!(?purged, "old records purged"),
+            Err(e) => tracing::warn!(error = %e, "purging old records failed"),
         }
         state.rate_limiter.shrink();
         state.auth_cache.purge_stale();

@@ -315,3 +315,46 @@ async fn a_429_storm_and_random_5xx_never_cost_a_paying_member_access() {
         .unwrap();
     assert_eq!(rate_limited, 30, "every 429 was met, recorded and retried");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_with_sigterm_mid_sweep_exits_cleanly_and_loses_nothing() {
+    let Some(redis_url) = test_redis_url() else {
+        return;
+    };
+    let w = World::with(Options {
+        backend: backend(),
+        schedule: NO_TICKS,
+        redis_url: Some(redis_url),
+        lost_after_secs: 3,
+    })
+    .await;
+    members(&w, 3400, 30).await;
+    w.mock.set_faults(Faults {
+        latency_ms: 40,
+        ..Faults::default()
+    });
+    let sweep = start_sweep(&w, "sigterm-test").await;
+    let mut first = worker_process(&w, 0);
+    wait_until(&w, sweep, Duration::from_secs(60), |p| p.done >= 5).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "the worker ignored SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+
+    let _second = Reaped(worker_process(&w, 0));
+    let p = wait_until(&w, sweep, Duration::from_secs(90), Progress::is_complete).await;
+    assert_nothing_lost(&w, &p, 30).await;
+}
