@@ -114,6 +114,20 @@ impl JobQueue {
         self.push_after(job, Duration::ZERO).await
     }
 
+    /// Pushes `jobs` in one go (a sweep's batch): far fewer round trips than one push each.
+    pub async fn push_many(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
+        let counts: Vec<&'static str> = jobs.iter().map(Job::kind).collect();
+        let pushed = match self.clone() {
+            Self::Redis(mut storage) => storage.push_bulk(jobs).await.map_err(|e| e.to_string()),
+            Self::Sqlite(mut storage) => storage.push_bulk(jobs).await.map_err(|e| e.to_string()),
+        };
+        pushed.map_err(QueueError::Push)?;
+        for kind in counts {
+            crate::metrics::metrics().job(kind, "pushed");
+        }
+        Ok(())
+    }
+
     /// Pushes `job` to run no earlier than `delay` from now.
     pub async fn push_after(&self, job: Job, delay: Duration) -> Result<(), QueueError> {
         let kind = job.kind();

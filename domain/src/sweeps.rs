@@ -128,12 +128,43 @@ pub async fn push_pending(
         if users.is_empty() {
             return Ok(pushed);
         }
-        for user_id in users {
-            if claim(db, sweep_id, user_id, PENDING).await? {
-                push(db, queue, sweep_id, user_id).await?;
-                pushed += 1;
-            }
+        // One statement claims the batch; only the rows this call moved are pushed, so two
+        // reconcilers never push the same item twice.
+        let claimed: Vec<i64> = sweep_item::Entity::update_many()
+            .col_expr(sweep_item::Column::Status, Expr::value(QUEUED))
+            .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
+            .filter(sweep_item::Column::SweepId.eq(sweep_id))
+            .filter(sweep_item::Column::UserId.is_in(users))
+            .filter(sweep_item::Column::Status.eq(PENDING))
+            .exec_with_returning(db)
+            .await?
+            .into_iter()
+            .map(|item| item.user_id)
+            .collect();
+        let jobs = claimed
+            .iter()
+            .map(|&user_id| sweep_job(sweep_id, user_id))
+            .collect();
+        if let Err(e) = queue.push_many(jobs).await {
+            // Back to pending, so the next round pushes them; the error is the caller's.
+            sweep_item::Entity::update_many()
+                .col_expr(sweep_item::Column::Status, Expr::value(PENDING))
+                .filter(sweep_item::Column::SweepId.eq(sweep_id))
+                .filter(sweep_item::Column::UserId.is_in(claimed))
+                .exec(db)
+                .await?;
+            return Err(crate::Error::Queue(e.to_string()));
         }
+        pushed += claimed.len() as u64;
+    }
+}
+
+fn sweep_job(sweep_id: i64, user_id: i64) -> Job {
+    Job::VerifyMembership {
+        user_id,
+        trigger: CheckTrigger::Sweep,
+        request_id: None,
+        sweep_id: Some(sweep_id),
     }
 }
 
@@ -184,13 +215,7 @@ async fn push(
     sweep_id: i64,
     user_id: i64,
 ) -> Result<()> {
-    let job = Job::VerifyMembership {
-        user_id,
-        trigger: CheckTrigger::Sweep,
-        request_id: None,
-        sweep_id: Some(sweep_id),
-    };
-    if let Err(e) = queue.push(job).await {
+    if let Err(e) = queue.push(sweep_job(sweep_id, user_id)).await {
         // Back to pending, so the next round pushes it; the error is the caller's to report.
         sweep_item::Entity::update_many()
             .col_expr(sweep_item::Column::Status, Expr::value(PENDING))
