@@ -24,6 +24,9 @@ ENTRYPOINT ["api"]
 
 FROM runtime AS worker
 COPY --from=build /out/worker /usr/local/bin/worker
+# /metrics, /healthz and /readyz (WORKER_HTTP_PORT).
+EXPOSE 9091
+HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:9091/healthz || exit 1
 ENTRYPOINT ["worker"]
 
 FROM runtime AS patreon-mock
