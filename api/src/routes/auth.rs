@@ -40,9 +40,12 @@ struct HandoffRequest {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 struct TokenBody {
     /// A JWT for `Authorization: Bearer`.
     token: String,
+    /// When that JWT expires: renew it with `POST /api/auth/refresh` before then.
+    expires_at: chrono::DateTime<Utc>,
 }
 
 operation_errors!(HandoffError {
@@ -185,8 +188,11 @@ impl AuthApi {
         body: Json<HandoffRequest>,
     ) -> Result<Json<TokenBody>, HandoffError> {
         let (session, user) = sign_in::redeem_handoff(&state.db, &body.handoff, Utc::now()).await?;
-        let token = issue_access_token(&state, jar, &user, &session, false)?;
-        Ok(Json(TokenBody { token }))
+        let issued = issue_access_token(&state, jar, &user, &session, false)?;
+        Ok(Json(TokenBody {
+            token: issued.token,
+            expires_at: issued.expires_at,
+        }))
     }
 }
 

@@ -49,10 +49,12 @@ struct Me {
     /// The member's Patreon authorization is dead: their status cannot be verified again until
     /// they sign in with Patreon once more.
     needs_relogin: bool,
+    /// When this sign-in ends for good (`JWT_EXPIRATION_HOURS` after it began).
+    session_expires_at: DateTime<Utc>,
 }
 
 impl Me {
-    fn new(u: &user::Model, state: &AppState, now: DateTime<Utc>) -> Self {
+    fn new(u: &user::Model, s: &session::Model, state: &AppState, now: DateTime<Utc>) -> Self {
         let settings = &state.settings;
         Self {
             id: u.id,
@@ -67,14 +69,18 @@ impl Me {
             is_admin: settings.is_admin(&u.patreon_id),
             last_checked: u.last_checked,
             needs_relogin: u.needs_relogin,
+            session_expires_at: s.expires_at,
         }
     }
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 struct Renewed {
     /// A fresh JWT (also set as the `auth_token` cookie for cookie callers).
     token: String,
+    /// When that JWT expires: renew before then.
+    expires_at: DateTime<Utc>,
     message: String,
 }
 
@@ -101,13 +107,19 @@ enum LoggedOut {
 }
 
 /// Signs a JWT for `session`, optionally setting it as the `auth_token` cookie.
+/// A freshly signed JWT and when it expires.
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 pub fn issue_access_token(
     state: &AppState,
     jar: &CookieJar,
     user: &user::Model,
     session: &session::Model,
     set_cookie: bool,
-) -> Result<String, ApiError> {
+) -> Result<IssuedToken, ApiError> {
     let now = Utc::now();
     let (token, claims) = state
         .jwt
@@ -124,7 +136,8 @@ pub fn issue_access_token(
             &state.settings.cookie,
         );
     }
-    Ok(token)
+    let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+    Ok(IssuedToken { token, expires_at })
 }
 
 /// Trades the refresh cookie for a rotated one (set on `jar`) and returns its session and user.
@@ -162,7 +175,13 @@ impl SessionApi {
     /// The signed-in member and their membership, read from the database on every call.
     #[oai(path = "/api/auth/me", method = "get")]
     async fn me(&self, state: Data<&AppState>, auth: MemberAuth) -> Result<Json<Me>, MeError> {
-        Ok(Json(Me::new(&auth.principal().user, &state, Utc::now())))
+        let principal = auth.principal();
+        Ok(Json(Me::new(
+            &principal.user,
+            &principal.session,
+            &state,
+            Utc::now(),
+        )))
     }
 
     /// Renew the JWT while the sign-in lasts (`JWT_EXPIRATION_HOURS`), using the refresh
@@ -222,8 +241,13 @@ impl SessionApi {
                 return Err(ApiError::from(e).into());
             }
         };
-        let token = issue_access_token(&state, jar, &user, &session, via_cookie)?;
-        Ok(Json(Renewed { token, message }))
+        let IssuedToken { token, expires_at } =
+            issue_access_token(&state, jar, &user, &session, via_cookie)?;
+        Ok(Json(Renewed {
+            token,
+            expires_at,
+            message,
+        }))
     }
 
     /// Sign out: revokes the sign-in session on the server (every JWT of it is refused from

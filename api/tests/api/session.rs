@@ -268,6 +268,8 @@ on_both_backends! {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["token"], cookie_jwt.as_str());
         assert_eq!(body["message"], "Session renewed.");
+        let expires_at: chrono::DateTime<chrono::Utc> = body["expiresAt"].as_str().unwrap().parse().unwrap();
+        assert_eq!(expires_at.timestamp(), claims(&cookie_jwt)["exp"].as_i64().unwrap(), "expiresAt is the JWT's exp");
         assert_ne!(cookie_jwt, signed_in.jwt);
         assert_eq!(claims(&cookie_jwt)["sid"], claims(&signed_in.jwt)["sid"]);
         assert_ne!(claims(&cookie_jwt)["jti"], claims(&signed_in.jwt)["jti"]);

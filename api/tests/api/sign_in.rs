@@ -29,8 +29,11 @@ on_both_backends! {
         assert_eq!(me["needsRelogin"], false);
         assert_eq!(me["isTeamMember"], false);
         assert!(me["lastChecked"].is_string());
+        let session_ends: chrono::DateTime<chrono::Utc> = me["sessionExpiresAt"].as_str().unwrap().parse().unwrap();
+        let in_a_week = chrono::Utc::now() + chrono::Duration::hours(168);
+        assert!((session_ends - in_a_week).num_seconds().abs() < 60, "{session_ends}");
         let documented = ["id", "patreonId", "email", "name", "avatarUrl", "membershipActive", "isPaidMember",
-            "membershipTier", "isTeamMember", "isAdmin", "lastChecked", "needsRelogin"];
+            "membershipTier", "isTeamMember", "isAdmin", "lastChecked", "needsRelogin", "sessionExpiresAt"];
         let keys: Vec<&str> = me.as_object().unwrap().keys().map(String::as_str).collect();
         assert!(keys.iter().all(|k| documented.contains(k)), "undocumented field in {keys:?}");
 
@@ -98,8 +101,10 @@ on_both_backends! {
         let body = serde_json::json!({ "handoff": signed_in.handoff() });
         let response = app.client.post(app.url("/api/auth/token")).json(&body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let token = response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+        let exchanged: Value = response.json().await.unwrap();
+        let token = exchanged["token"].as_str().unwrap().to_owned();
         assert_ne!(token, signed_in.jwt);
+        assert!(exchanged["expiresAt"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap() > chrono::Utc::now());
         assert_eq!(app.me_bearer(&token).await.status(), StatusCode::OK);
 
         let again = app.client.post(app.url("/api/auth/token")).json(&body).send().await.unwrap();

@@ -20,6 +20,7 @@ export const ADA: Member = {
   isAdmin: false,
   lastChecked: "2026-11-28T07:34:28Z",
   needsRelogin: false,
+  sessionExpiresAt: "2026-12-05T07:34:28Z",
 };
 
 export const FRED: Member = {
@@ -33,6 +34,11 @@ export const FRED: Member = {
   isPaidMember: false,
   membershipTier: "Free",
 };
+
+/** When a token issued now with this lifetime expires, as the API reports it. */
+function expiryOf(lifetimeSeconds: number): string {
+  return new Date(Date.now() + lifetimeSeconds * 1000).toISOString();
+}
 
 function base64Url(text: string): string {
   return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -150,14 +156,14 @@ export class FakeApi {
         const token = makeToken(this.tokenSeconds);
         if (viaRefreshCookie || via === "cookie") this.cookieToken = true;
         else this.bearerTokens.add(token);
-        return json(200, { token, message: "Session renewed." });
+        return json(200, { token, expiresAt: expiryOf(this.tokenSeconds), message: "Session renewed." });
       }
       case "POST /api/auth/token": {
         const handoff = (call.body as { handoff?: string } | undefined)?.handoff ?? "";
         if (!this.handoffs.delete(handoff)) {
           return json(400, { error: "invalid_handoff", message: "The handoff code is invalid." });
         }
-        return json(200, { token: this.issueBearer() });
+        return json(200, { token: this.issueBearer(), expiresAt: expiryOf(this.tokenSeconds) });
       }
       case "POST /api/auth/logout":
         if (via === "cookie" && !call.csrfHeader) return csrfRefused();

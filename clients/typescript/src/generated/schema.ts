@@ -1402,6 +1402,11 @@ export interface components {
              *     they sign in with Patreon once more.
              */
             needsRelogin: boolean;
+            /**
+             * Format: date-time
+             * @description When this sign-in ends for good (`JWT_EXPIRATION_HOURS` after it began).
+             */
+            sessionExpiresAt: string;
         };
         /** MemberDetail */
         MemberDetail: {
@@ -1450,6 +1455,11 @@ export interface components {
         Renewed: {
             /** @description A fresh JWT (also set as the `auth_token` cookie for cookie callers). */
             token: string;
+            /**
+             * Format: date-time
+             * @description When that JWT expires: renew before then.
+             */
+            expiresAt: string;
             message: string;
         };
         /** Status */
@@ -1507,6 +1517,11 @@ export interface components {
         TokenBody: {
             /** @description A JWT for `Authorization: Bearer`. */
             token: string;
+            /**
+             * Format: date-time
+             * @description When that JWT expires: renew it with `POST /api/auth/refresh` before then.
+             */
+            expiresAt: string;
         };
     };
     responses: never;
