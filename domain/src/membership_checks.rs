@@ -103,3 +103,18 @@ pub fn changed(before: Option<&user::Model>, after: &user::Model) -> bool {
             || b.tier_title != after.tier_title
     })
 }
+
+/// What follows a membership decision, inside the caller's transaction: the audit row, every
+/// session ended when the rule says so (fraud), and the api processes told to forget the member.
+pub(crate) async fn record_decision(
+    txn: &impl ConnectionTrait,
+    audit: CheckRecord<'_>,
+    end_sessions: bool,
+) -> Result<()> {
+    let (user_id, at) = (audit.user_id, audit.at);
+    record(txn, audit).await?;
+    if end_sessions {
+        crate::sessions::revoke_all_for_user(txn, user_id, at).await?;
+    }
+    crate::auth_events::publish(txn, crate::auth_events::AuthEvent::User(user_id)).await
+}

@@ -261,6 +261,34 @@ pub fn scrape_allowed(token: Option<&secrecy::SecretString>, authorization: Opti
     }
 }
 
+/// What a scrape of `/metrics` came to.
+pub enum Scrape {
+    Metrics(String),
+    /// `METRICS_TOKEN` is set and the scraper did not present it.
+    Unauthorized,
+    /// The database did not answer the gauges' queries.
+    Unavailable,
+}
+
+/// Serves one scrape: checks the token, reads the gauges, renders everything.
+pub async fn scrape(
+    token: Option<&secrecy::SecretString>,
+    authorization: Option<&str>,
+    db: &impl ConnectionTrait,
+    schedule: &SweepSchedule,
+) -> Scrape {
+    if !scrape_allowed(token, authorization) {
+        return Scrape::Unauthorized;
+    }
+    match metrics().render(db, schedule, Utc::now()).await {
+        Ok(body) => Scrape::Metrics(body),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read metrics from the database");
+            Scrape::Unavailable
+        }
+    }
+}
+
 /// A bounded route label: path segments that look like ids become `:id`.
 pub fn route_label(path: &str) -> String {
     if path.len() > 200 {

@@ -8,12 +8,11 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 
-use crate::auth_events::{self, AuthEvent};
+use crate::Result;
 use crate::crypto::{TokenCipher, token_aad};
 use crate::membership::{self, AccessDecision, MembershipPolicy};
 use crate::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, TokenGrant};
-use crate::{Result, sessions};
 
 pub const ACCESS_TOKEN_COLUMN: &str = "access_token";
 pub const REFRESH_TOKEN_COLUMN: &str = "refresh_token";
@@ -156,11 +155,7 @@ pub async fn record_sign_in(
         error: None,
         at: now,
     };
-    membership_checks::record(&txn, audit).await?;
-    if decision.end_sessions {
-        sessions::revoke_all_for_user(&txn, saved.id, now).await?;
-    }
-    auth_events::publish(&txn, AuthEvent::User(saved.id)).await?;
+    membership_checks::record_decision(&txn, audit, decision.end_sessions).await?;
     txn.commit().await?;
     tracing::info!(user_id = saved.id, granted = decision.granted, reason = ?decision.reason, "membership decided at sign-in");
     Ok(saved)

@@ -12,12 +12,11 @@ use sea_orm::{
     ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, TransactionTrait,
 };
 
-use crate::auth_events::{self, AuthEvent};
 use crate::crypto::TokenCipher;
 use crate::membership::{self, AccessReason, MembershipPolicy};
 use crate::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, PatreonClient, PatreonError};
-use crate::{Error, Result, patreon_tokens, sessions, users};
+use crate::{Error, Result, patreon_tokens, users};
 
 /// How far ahead of expiry a check refreshes the member's Patreon token first.
 pub const REFRESH_AHEAD: Duration = Duration::days(1);
@@ -238,11 +237,7 @@ pub(crate) async fn record_state(
         error: None,
         at: now,
     };
-    membership_checks::record(&txn, audit).await?;
-    if decision.end_sessions {
-        sessions::revoke_all_for_user(&txn, before.id, now).await?;
-    }
-    auth_events::publish(&txn, AuthEvent::User(before.id)).await?;
+    membership_checks::record_decision(&txn, audit, decision.end_sessions).await?;
     txn.commit().await?;
     tracing::info!(
         user_id = before.id,

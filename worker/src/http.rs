@@ -1,8 +1,7 @@
 //! The worker's small HTTP side: `/metrics` for Prometheus, `/healthz` for liveness and
 //! `/readyz` (the database answers) for orchestrators.
 
-use chrono::Utc;
-use domain::metrics::{self, metrics};
+use domain::metrics::{self, Scrape};
 use poem::{
     EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
     http::{StatusCode, header},
@@ -18,20 +17,19 @@ async fn scrape(req: &Request, ctx: Data<&WorkerCtx>) -> Response {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if !metrics::scrape_allowed(ctx.settings.metrics_token.as_ref(), authorization) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    match metrics()
-        .render(&ctx.db, &ctx.settings.verify_schedule, Utc::now())
-        .await
-    {
-        Ok(body) => Response::builder()
+    let settings = &ctx.settings;
+    let scrape = metrics::scrape(
+        settings.metrics_token.as_ref(),
+        authorization,
+        &ctx.db,
+        &settings.verify_schedule,
+    );
+    match scrape.await {
+        Scrape::Metrics(body) => Response::builder()
             .content_type(metrics::CONTENT_TYPE)
             .body(body),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read metrics from the database");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
+        Scrape::Unauthorized => StatusCode::UNAUTHORIZED.into_response(),
+        Scrape::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 

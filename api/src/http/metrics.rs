@@ -2,8 +2,7 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
-use domain::metrics::{self, HttpLabels, metrics};
+use domain::metrics::{self, HttpLabels, Scrape, metrics};
 use poem::{
     Endpoint, IntoResponse, Request, Response, Result, handler,
     http::{StatusCode, header},
@@ -39,19 +38,18 @@ pub async fn scrape(req: &Request, state: Data<&AppState>) -> Response {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if !metrics::scrape_allowed(state.settings.metrics_token.as_ref(), authorization) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    match metrics()
-        .render(&state.db, &state.settings.verify_schedule, Utc::now())
-        .await
-    {
-        Ok(body) => Response::builder()
+    let settings = &state.settings;
+    let scrape = metrics::scrape(
+        settings.metrics_token.as_ref(),
+        authorization,
+        &state.db,
+        &settings.verify_schedule,
+    );
+    match scrape.await {
+        Scrape::Metrics(body) => Response::builder()
             .content_type(metrics::CONTENT_TYPE)
             .body(body),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read metrics from the database");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
+        Scrape::Unauthorized => StatusCode::UNAUTHORIZED.into_response(),
+        Scrape::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }

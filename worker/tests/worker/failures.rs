@@ -21,6 +21,30 @@ fn backend() -> Backend {
     }
 }
 
+/// A world on `redis_url` whose Patreon answers after `latency_ms`, with `count` paying members
+/// numbered from `first`, and no scheduled sweeps of its own.
+async fn slow_patreon_world(
+    redis_url: String,
+    lost_after_secs: u32,
+    first: u32,
+    count: u32,
+    latency_ms: u64,
+) -> World {
+    let w = World::with(Options {
+        backend: backend(),
+        schedule: NO_TICKS,
+        redis_url: Some(redis_url),
+        lost_after_secs,
+    })
+    .await;
+    members(&w, first, count).await;
+    w.mock.set_faults(Faults {
+        latency_ms,
+        ..Faults::default()
+    });
+    w
+}
+
 /// `count` paying members signed in, numbered from `first`.
 async fn members(w: &World, first: u32, count: u32) {
     for n in first..first + count {
@@ -94,18 +118,7 @@ async fn a_worker_killed_mid_sweep_leaves_nothing_undone() {
     let Some(redis_url) = test_redis_url() else {
         return;
     };
-    let w = World::with(Options {
-        backend: backend(),
-        schedule: NO_TICKS,
-        redis_url: Some(redis_url),
-        lost_after_secs: 3,
-    })
-    .await;
-    members(&w, 3000, 30).await;
-    w.mock.set_faults(Faults {
-        latency_ms: 40,
-        ..Faults::default()
-    });
+    let w = slow_patreon_world(redis_url, 3, 3000, 30, 40).await;
     let sweep = start_sweep(&w, "kill-test").await;
 
     let mut first = worker_process(&w, 0);
@@ -169,18 +182,7 @@ async fn the_queue_losing_everything_mid_sweep_loses_no_check() {
     let Some(redis_url) = test_redis_url() else {
         return;
     };
-    let w = World::with(Options {
-        backend: backend(),
-        schedule: NO_TICKS,
-        redis_url: Some(redis_url),
-        lost_after_secs: 2,
-    })
-    .await;
-    members(&w, 3100, 30).await;
-    w.mock.set_faults(Faults {
-        latency_ms: 60,
-        ..Faults::default()
-    });
+    let w = slow_patreon_world(redis_url, 2, 3100, 30, 60).await;
     let sweep = start_sweep(&w, "flush-test").await;
     let _worker = tokio::spawn(worker::startup::run_all(
         w.ctx.clone(),
@@ -256,18 +258,7 @@ async fn a_redis_restart_mid_sweep_is_survived() {
     let port = free_port();
     let mut redis = OwnRedis::start(port).expect("redis-server on PATH");
     redis.wait_ready().await;
-    let w = World::with(Options {
-        backend: backend(),
-        schedule: NO_TICKS,
-        redis_url: Some(format!("redis://127.0.0.1:{port}")),
-        lost_after_secs: 2,
-    })
-    .await;
-    members(&w, 3200, 30).await;
-    w.mock.set_faults(Faults {
-        latency_ms: 60,
-        ..Faults::default()
-    });
+    let w = slow_patreon_world(format!("redis://127.0.0.1:{port}"), 2, 3200, 30, 60).await;
     let sweep = start_sweep(&w, "restart-test").await;
     let _worker = tokio::spawn(worker::startup::run_all(
         w.ctx.clone(),
@@ -321,18 +312,7 @@ async fn a_worker_stopped_with_sigterm_mid_sweep_exits_cleanly_and_loses_nothing
     let Some(redis_url) = test_redis_url() else {
         return;
     };
-    let w = World::with(Options {
-        backend: backend(),
-        schedule: NO_TICKS,
-        redis_url: Some(redis_url),
-        lost_after_secs: 3,
-    })
-    .await;
-    members(&w, 3400, 30).await;
-    w.mock.set_faults(Faults {
-        latency_ms: 40,
-        ..Faults::default()
-    });
+    let w = slow_patreon_world(redis_url, 3, 3400, 30, 40).await;
     let sweep = start_sweep(&w, "sigterm-test").await;
     let mut first = worker_process(&w, 0);
     wait_until(&w, sweep, Duration::from_secs(60), |p| p.done >= 5).await;
