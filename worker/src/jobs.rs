@@ -2,6 +2,7 @@
 
 use apalis::prelude::{BoxDynError, Data};
 use domain::{jobs::Job, metrics::metrics};
+use tracing::Instrument;
 
 use crate::{WorkerCtx, refresh, verify};
 
@@ -17,8 +18,18 @@ pub enum Ran {
 
 pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
     let kind = job.kind();
+    // Every log line of the run names the job's kind and what it is about.
+    let span = match &job {
+        Job::VerifyMembership { user_id, .. } | Job::RefreshToken { user_id, .. } => {
+            tracing::info_span!("job", kind, user_id)
+        }
+        Job::Sweep { sweep_id } => tracing::info_span!("job", kind, sweep_id),
+        Job::ApplyWebhook { event_id } => {
+            tracing::info_span!("job", kind, event_id)
+        }
+    };
     metrics().job(kind, "started");
-    let ran = run(job, &ctx).await;
+    let ran = run(job, &ctx).instrument(span).await;
     metrics().job(
         kind,
         match &ran {
