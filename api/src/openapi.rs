@@ -4,8 +4,9 @@
 use poem_openapi::OpenApiService;
 
 use crate::routes::{
-    admin::AdminApi, admin_members::AdminMembersApi, admin_sweeps::AdminSweepsApi, auth::AuthApi,
-    demo_page::DemoPage, health::HealthApi, jobs::JobsApi, session::SessionApi,
+    admin::AdminApi, admin_members::AdminMembersApi, admin_page::AdminPage,
+    admin_sweeps::AdminSweepsApi, auth::AuthApi, demo_page::DemoPage, health::HealthApi,
+    jobs::JobsApi, session::SessionApi,
 };
 
 pub type Apis = (
@@ -17,6 +18,7 @@ pub type Apis = (
     AdminSweepsApi,
     HealthApi,
     DemoPage,
+    AdminPage,
 );
 
 pub const TITLE: &str = "patreon-gate";
@@ -33,6 +35,7 @@ pub fn spec_service() -> OpenApiService<Apis, ()> {
             AdminSweepsApi,
             HealthApi,
             DemoPage,
+            AdminPage,
         ),
         TITLE,
         env!("CARGO_PKG_VERSION"),

@@ -12,13 +12,16 @@ use crate::state::AppState;
 pub struct AllowedMethods(HashMap<String, String>);
 
 impl AllowedMethods {
-    /// Reads the documented operations from the OpenAPI spec, plus the demo page.
+    /// Reads the documented operations from the OpenAPI spec, plus the demo and admin pages.
     pub fn from_spec(spec_json: &str) -> Self {
         let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
         let mut map: HashMap<String, String> = HashMap::from([
             ("/".into(), "GET".into()),
             ("/demo.js".into(), "GET".into()),
         ]);
+        for path in crate::routes::admin_page::PATHS {
+            map.insert(path.into(), "GET".into());
+        }
         if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
             for (path, ops) in paths {
                 let methods: Vec<String> = ops

@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod admin_members;
+pub mod admin_page;
 pub mod admin_sweeps;
 pub mod auth;
 pub mod demo_page;

@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin;
 mod admin_members;
+mod admin_page;
 mod cache;
 mod compat;
 mod jobs;
