@@ -5,3 +5,4 @@ mod failures;
 mod helpers;
 mod jobs;
 mod sweeps;
+mod webhooks;
