@@ -1,7 +1,8 @@
 //! One command, a working service: `cargo run -p demo` starts the Patreon mock (with demo
 //! members), the api and the worker on embedded defaults (SQLite and the SQLite job queue under
 //! ./data), then prints where to click "Sign in with Patreon". Secrets are generated once and
-//! kept in ./data/demo-secrets.env.
+//! kept in ./data/demo-secrets.env. The mock's webhook is registered at each start, so a
+//! membership changed through the mock's admin routes reaches the member within a second.
 
 use std::{collections::HashMap, path::Path};
 
@@ -63,6 +64,12 @@ async fn main() -> anyhow::Result<()> {
     .context("cannot start the Patreon mock (is MOCK_PORT free?)")?;
 
     let base = format!("http://127.0.0.1:{port}");
+    // As `worker webhook register` would at Patreon; the mock forgets it when it stops, so a
+    // fresh webhook and secret each run.
+    let webhook = mock.register_webhook(
+        &format!("{base}/api/patreon/webhook"),
+        &domain::patreon::MEMBER_TRIGGERS,
+    );
     let mut vars: HashMap<String, String> = demo_secrets()?;
     for (k, v) in [
         ("PATREON_CLIENT_ID", "mock-client-id".to_owned()),
@@ -82,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
             "ADMIN_PATREON_IDS",
             patreon_mock::CREATOR_USER_ID.to_owned(),
         ),
+        ("PATREON_WEBHOOK_SECRET", webhook.secret),
     ] {
         vars.insert(k.to_owned(), v);
     }
@@ -107,6 +115,10 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  API docs: {base}/docs    Patreon mock: {}    Stop with Ctrl-C.",
+        mock.base_url()
+    );
+    println!(
+        "  Membership changes made at {}/__mock/users/<id> reach the api as signed webhooks.",
         mock.base_url()
     );
     println!();

@@ -35,13 +35,13 @@ pub(crate) fn put_user(
 ) -> Response {
     user.id = id;
     let body = json!(user);
-    shared.lock().upsert_user(user);
+    shared.upsert_users([user]);
     json_response(200, &body)
 }
 
 #[handler]
 pub(crate) fn delete_user(Path(id): Path<String>, Data(shared): Data<&Arc<Shared>>) -> Response {
-    if shared.lock().remove_user(&id) {
+    if shared.remove_user(&id) {
         no_content()
     } else {
         unknown_user(&id)

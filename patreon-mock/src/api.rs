@@ -46,7 +46,7 @@ fn bearer(req: &Request) -> &str {
 }
 
 /// User-Agent, faults, client rate limit, bearer lookup, token rate limit.
-async fn admit(shared: &Shared, req: &Request, ep: Ep) -> Result<Principal, Response> {
+pub(crate) async fn admit(shared: &Shared, req: &Request, ep: Ep) -> Result<Principal, Response> {
     if req
         .header("user-agent")
         .is_none_or(|ua| ua.trim().is_empty())

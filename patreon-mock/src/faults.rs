@@ -13,13 +13,15 @@ use crate::state::Shared;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// Added to every token/identity/members request.
+    /// Added to every token/identity/members/webhooks request.
     pub latency_ms: u64,
     pub token: EndpointFault,
     pub identity: EndpointFault,
     /// Campaign members list and single member.
     pub members: EndpointFault,
-    /// Percentage (0..=100) of token/identity/members requests answered 500/502/503.
+    /// The webhooks API (list, create, update); not the deliveries.
+    pub webhooks: EndpointFault,
+    /// Percentage (0..=100) of token/identity/members/webhooks requests answered 500/502/503.
     pub random_5xx_percent: u8,
     pub rate_limit: Option<RateLimit>,
 }
@@ -65,6 +67,7 @@ pub(crate) enum Ep {
     Token,
     Identity,
     Members,
+    Webhooks,
 }
 
 impl Faults {
@@ -73,6 +76,7 @@ impl Faults {
             Ep::Token => &mut self.token,
             Ep::Identity => &mut self.identity,
             Ep::Members => &mut self.members,
+            Ep::Webhooks => &mut self.webhooks,
         }
     }
 }

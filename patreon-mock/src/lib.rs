@@ -1,6 +1,6 @@
 //! `patreon-mock`: a local HTTP mock of Patreon's OAuth and API v2 (authorize, token,
-//! `/identity`, campaign members, single member) with fault injection, rate limits and admin
-//! routes under `/__mock/`. Binds 127.0.0.1 only.
+//! `/identity`, campaign members, single member, webhooks and their deliveries) with fault
+//! injection, rate limits and admin routes under `/__mock/`. Binds 127.0.0.1 only.
 
 mod admin;
 mod api;
@@ -14,6 +14,9 @@ mod render;
 mod state;
 #[cfg(test)]
 mod tests;
+mod webhook_api;
+mod webhook_events;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{Endpoint, EndpointExt, Request, Response, Route, Server, get, post, put};
+use poem::{Endpoint, EndpointExt, Request, Response, Route, Server, get, patch, post, put};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -30,6 +33,7 @@ pub use faults::{EndpointFault, Faults, RateLimit};
 pub use fixtures::{GENERATED_FIRST_ID, OTHER_CAMPAIGN_ID, demo_users, generated_patrons};
 pub use model::{CREATOR_USER_ID, MockMembership, MockTier, MockUser, member_id_for};
 use state::Shared;
+pub use webhooks::MockWebhook;
 
 /// Mock configuration.
 #[derive(Clone, Debug)]
@@ -74,6 +78,10 @@ pub struct MockStats {
     pub rate_limited: u64,
     pub last_token_request_redirect_uri: Option<String>,
     pub last_authorize_query: Option<String>,
+    /// Webhook POSTs answered 2xx.
+    pub webhook_deliveries: u64,
+    /// Webhook POSTs that failed (non-2xx, timeout, unreachable).
+    pub webhook_failures: u64,
 }
 
 /// A running mock. Dropping it (or [`MockPatreon::shutdown`]) stops the server.
@@ -103,6 +111,14 @@ pub(crate) fn app(shared: Arc<Shared>) -> impl Endpoint<Output = Response> {
             get(api::campaign_members),
         )
         .at("/api/oauth2/v2/members/:member_id", get(api::member))
+        .at(
+            "/api/oauth2/v2/webhooks",
+            get(webhook_api::list_webhooks).post(webhook_api::create_webhook),
+        )
+        .at(
+            "/api/oauth2/v2/webhooks/:id",
+            patch(webhook_api::update_webhook),
+        )
         .at("/__mock/users", get(admin::list_users))
         .at(
             "/__mock/users/:id",
@@ -138,10 +154,8 @@ impl MockPatreon {
         let seed = config
             .seed_demo_users
             .then(|| demo_users(&config.campaign_id));
-        let shared = Arc::new(Shared::new(config, format!("http://{addr}")));
-        for user in seed.into_iter().flatten() {
-            shared.lock().upsert_user(user);
-        }
+        let shared = Arc::new(Shared::new(config, format!("http://{addr}"))?);
+        shared.upsert_users(seed.into_iter().flatten());
         let (stop, stopped) = oneshot::channel::<()>();
         let endpoint = app(shared.clone());
         let task = tokio::spawn(async move {
@@ -169,20 +183,19 @@ impl MockPatreon {
         format!("http://{}", self.addr)
     }
 
+    /// Insert or replace a user; registered webhooks hear of a change to their membership.
     pub fn upsert_user(&self, user: MockUser) {
-        self.shared.lock().upsert_user(user);
+        self.shared.upsert_users([user]);
     }
 
     /// Insert many users under one lock (benchmarks).
     pub fn upsert_users(&self, users: impl IntoIterator<Item = MockUser>) {
-        let mut inner = self.shared.lock();
-        for user in users {
-            inner.upsert_user(user);
-        }
+        self.shared.upsert_users(users);
     }
 
+    /// Remove a user and revoke their tokens; webhooks hear of a membership ended.
     pub fn remove_user(&self, id: &str) -> bool {
-        self.shared.lock().remove_user(id)
+        self.shared.remove_user(id)
     }
 
     pub fn user(&self, id: &str) -> Option<MockUser> {
@@ -190,15 +203,29 @@ impl MockPatreon {
     }
 
     /// Replace (or with `None` remove) the user's membership to `campaign_id`.
+    /// Webhooks hear of the change when `campaign_id` is the mock's campaign.
     pub fn set_membership(&self, user_id: &str, campaign_id: &str, m: Option<MockMembership>) {
-        let mut inner = self.shared.lock();
-        if let Some(user) = inner.users.get_mut(user_id) {
+        self.shared.modify_user(user_id, |user| {
             user.memberships.retain(|x| x.campaign_id != campaign_id);
             if let Some(mut m) = m {
                 m.campaign_id = campaign_id.to_string();
                 user.memberships.push(m);
             }
-        }
+        });
+    }
+
+    /// Registered webhooks, oldest first, with their secrets and queued event counts.
+    pub fn webhooks(&self) -> Vec<MockWebhook> {
+        self.shared.lock().webhooks.list()
+    }
+
+    /// Registers a webhook as `POST /api/oauth2/v2/webhooks` would (no checks on `uri`).
+    pub fn register_webhook(&self, uri: &str, triggers: &[&str]) -> MockWebhook {
+        let triggers = triggers.iter().map(|t| t.to_string()).collect();
+        self.shared
+            .lock()
+            .webhooks
+            .register(uri.to_string(), triggers)
     }
 
     pub fn set_faults(&self, faults: Faults) {

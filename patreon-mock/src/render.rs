@@ -57,6 +57,19 @@ impl ApiQuery {
         Ok(q)
     }
 
+    /// A query built in code: `include` and `fields[type]` lists (comma-separated).
+    pub fn with_fields(include: &[&str], fields: &[(&str, &str)]) -> ApiQuery {
+        let split = |list: &str| list.split(',').map(|s| s.trim().to_string()).collect();
+        ApiQuery {
+            include: include.iter().map(|s| s.to_string()).collect(),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), split(v)))
+                .collect(),
+            params: HashMap::new(),
+        }
+    }
+
     pub fn includes(&self, name: &str) -> bool {
         self.include.contains(name)
     }

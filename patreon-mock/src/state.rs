@@ -1,10 +1,12 @@
 //! Shared mutable state: users, codes, tokens, faults, counters.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::faults::{Faults, Limiter};
 use crate::model::MockUser;
+use crate::webhook_events::Event;
+use crate::webhooks::Webhooks;
 use crate::{MockConfig, MockStats};
 
 /// Authorization codes live 10 minutes.
@@ -15,6 +17,10 @@ pub(crate) const CREATOR_FAMILY: u64 = 0;
 pub(crate) struct Shared {
     pub config: MockConfig,
     pub base_url: String,
+    /// Sends webhooks.
+    pub http: reqwest::Client,
+    /// Where webhook deliveries run, so sync helpers (`MockPatreon::set_membership`) can start them.
+    pub runtime: tokio::runtime::Handle,
     inner: Mutex<Inner>,
 }
 
@@ -65,6 +71,7 @@ pub(crate) struct Inner {
     pub faults: Faults,
     pub limiter: Limiter,
     pub stats: MockStats,
+    pub webhooks: Webhooks,
     next_family: u64,
 }
 
@@ -79,16 +86,77 @@ pub(crate) fn random_token() -> String {
 }
 
 impl Shared {
-    pub fn new(config: MockConfig, base_url: String) -> Shared {
-        Shared {
+    /// Must be called inside a Tokio runtime (webhook deliveries are spawned on it).
+    pub fn new(config: MockConfig, base_url: String) -> anyhow::Result<Shared> {
+        let http = reqwest::Client::builder()
+            .user_agent("Patreon HTTP Robot (patreon-mock)")
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Shared {
             config,
             base_url,
+            http,
+            runtime: tokio::runtime::Handle::current(),
             inner: Mutex::new(Inner::default()),
-        }
+        })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Inserts or replaces users; a change to a membership of our campaign goes to webhooks.
+    pub fn upsert_users(self: &Arc<Self>, users: impl IntoIterator<Item = MockUser>) {
+        let mut events = Vec::new();
+        {
+            let mut inner = self.lock();
+            for user in users {
+                let id = user.id.clone();
+                let before = inner.users.insert(id.clone(), user);
+                events.extend(self.event(&inner, before.as_ref(), inner.users.get(&id)));
+            }
+        }
+        self.publish(events);
+    }
+
+    /// Changes a user in place (no-op for an unknown id); returns whether they exist.
+    pub fn modify_user(self: &Arc<Self>, id: &str, change: impl FnOnce(&mut MockUser)) -> bool {
+        let event = {
+            let mut inner = self.lock();
+            let Some(user) = inner.users.get_mut(id) else {
+                return false;
+            };
+            let before = user.clone();
+            change(user);
+            self.event(&inner, Some(&before), inner.users.get(id))
+        };
+        self.publish(event.into_iter().collect());
+        true
+    }
+
+    /// Removes a user and everything they were granted; webhooks hear of an ended membership.
+    pub fn remove_user(self: &Arc<Self>, id: &str) -> bool {
+        let (removed, event) = {
+            let mut inner = self.lock();
+            let before = inner.users.get(id).cloned();
+            let removed = inner.remove_user(id);
+            (removed, self.event(&inner, before.as_ref(), None))
+        };
+        self.publish(event.into_iter().collect());
+        removed
+    }
+
+    /// The webhook event for a user's change, only rendered when someone listens.
+    fn event(
+        &self,
+        inner: &Inner,
+        before: Option<&MockUser>,
+        after: Option<&MockUser>,
+    ) -> Option<Event> {
+        if inner.webhooks.is_empty() {
+            return None;
+        }
+        Event::for_change(&self.config.campaign_id, &self.base_url, before, after)
     }
 
     /// Resolve a bearer token (user token or the configured creator token).
@@ -184,10 +252,6 @@ impl Inner {
         self.access.retain(|_, a| a.user_id != user_id);
         self.refresh.retain(|_, r| r.user_id != user_id);
         self.codes.retain(|_, c| c.user_id != user_id);
-    }
-
-    pub fn upsert_user(&mut self, user: MockUser) {
-        self.users.insert(user.id.clone(), user);
     }
 
     pub fn remove_user(&mut self, id: &str) -> bool {

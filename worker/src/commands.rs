@@ -10,11 +10,17 @@ use sea_orm::DatabaseConnection;
 
 use crate::WorkerCtx;
 
-pub const USAGE: &str =
-    "usage: worker [run | sweep --now | purge | rotate-keys | verify <patreon user id>]";
+pub const USAGE: &str = "usage: worker [run | sweep --now | purge | rotate-keys | \
+     verify <patreon user id> | webhook register <https uri> | webhook status | webhook enable <id>]";
 
 /// Runs the command named by `args` (the program's arguments without its name).
 pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()> {
+    // Webhook commands only talk to Patreon: they work before the database exists.
+    if args.first().map(String::as_str) == Some("webhook") {
+        let patreon = patreon_client(&settings).await?;
+        let mut stdout = std::io::stdout();
+        return crate::webhook_commands::run(&patreon, &args[1..], &mut stdout).await;
+    }
     let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
         .await
         .context("cannot open the database at DATABASE_URL")?;
@@ -54,6 +60,18 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
         }
         other => anyhow::bail!("unknown command {other:?}; {USAGE}"),
     }
+}
+
+/// A Patreon client counting its calls in the deployment's budget (in Redis when configured).
+async fn patreon_client(settings: &Settings) -> anyhow::Result<domain::patreon::PatreonClient> {
+    let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+        .await
+        .context("cannot reach Redis at REDIS_URL")?;
+    Ok(domain::patreon::client_for(
+        &settings.patreon,
+        redis.as_ref(),
+        &settings.redis_key_prefix,
+    )?)
 }
 
 async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<WorkerCtx> {

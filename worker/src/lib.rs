@@ -9,6 +9,7 @@ pub mod startup;
 pub mod sweeper;
 pub mod verify;
 pub mod webhook;
+pub mod webhook_commands;
 
 use std::sync::Arc;
 

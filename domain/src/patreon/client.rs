@@ -72,9 +72,9 @@ struct OAuthErrorBody {
 /// Client for Patreon's OAuth and API v2. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct PatreonClient {
-    http: reqwest::Client,
-    settings: std::sync::Arc<PatreonSettings>,
-    budget: std::sync::Arc<PatreonBudget>,
+    pub(super) http: reqwest::Client,
+    pub(super) settings: std::sync::Arc<PatreonSettings>,
+    pub(super) budget: std::sync::Arc<PatreonBudget>,
 }
 
 impl PatreonClient {
@@ -107,7 +107,7 @@ impl PatreonClient {
         &self.settings
     }
 
-    fn endpoint(&self, path: &str) -> Url {
+    pub(super) fn endpoint(&self, path: &str) -> Url {
         let mut url = self.settings.base_url.clone();
         url.set_path(path);
         url
@@ -300,7 +300,7 @@ impl PatreonClient {
 }
 
 /// Counts a call by endpoint and outcome.
-fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
+pub(super) fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) => e.kind(),
@@ -313,7 +313,9 @@ fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
 }
 
 /// Maps non-success statuses to typed errors; passes 2xx through.
-async fn check_status(response: reqwest::Response) -> Result<reqwest::Response, PatreonError> {
+pub(super) async fn check_status(
+    response: reqwest::Response,
+) -> Result<reqwest::Response, PatreonError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use patreon_mock::{EndpointFault, Faults, MockConfig, MockPatreon, MockUser};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::{PatreonClient, PatreonError, TokenGrant};
@@ -231,4 +231,57 @@ async fn wrong_client_credentials_are_our_mistake_not_a_dead_link() {
         "{err:?}"
     );
     assert!(!err.is_dead_link() && !err.is_transient());
+}
+
+#[tokio::test]
+async fn webhooks_are_registered_listed_and_unpaused_with_the_creator_token() {
+    let (mock, without_token) = setup().await;
+    assert!(matches!(
+        without_token.list_webhooks().await,
+        Err(PatreonError::NoCreatorToken)
+    ));
+    let mut settings = without_token.settings().clone();
+    settings.creator_access_token = Some(SecretString::from("mock-creator-token"));
+    let client = PatreonClient::new(settings).unwrap();
+
+    let uri = Url::parse("https://gate.example.com/api/patreon/webhook").unwrap();
+    let created = client
+        .create_webhook(&uri, &super::MEMBER_TRIGGERS)
+        .await
+        .unwrap();
+    let registered = &mock.webhooks()[0];
+    assert_eq!(created.id, registered.id);
+    assert_eq!(created.uri, uri.as_str());
+    assert_eq!(created.triggers, super::MEMBER_TRIGGERS);
+    let secret = created
+        .secret
+        .as_ref()
+        .map(|s| s.expose_secret().to_owned());
+    assert_eq!(secret.as_deref(), Some(registered.secret.as_str()));
+    assert!(!format!("{created:?}").contains(&registered.secret));
+
+    let listed = client.list_webhooks().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!listed[0].paused && listed[0].num_consecutive_times_failed == 0);
+    assert!(client.set_paused(&created.id, true).await.unwrap().paused);
+    assert!(mock.webhooks()[0].paused);
+    assert!(!client.set_paused(&created.id, false).await.unwrap().paused);
+    assert!(matches!(
+        client.set_paused("../members", false).await,
+        Err(PatreonError::BadResponse(_))
+    ));
+    assert!(matches!(
+        client.set_paused("999", false).await,
+        Err(PatreonError::Rejected { status: 404 })
+    ));
+    mock.set_faults(Faults {
+        webhooks: EndpointFault {
+            fail_next: 1,
+            status: 503,
+            ..EndpointFault::default()
+        },
+        ..Faults::default()
+    });
+    let outage = client.list_webhooks().await.unwrap_err();
+    assert!(outage.is_transient(), "{outage:?}");
 }

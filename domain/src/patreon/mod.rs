@@ -4,10 +4,12 @@ pub mod budget;
 mod client;
 mod error;
 pub mod resources;
+mod webhooks_api;
 
 pub use client::{PatreonClient, TokenGrant};
 pub use error::PatreonError;
 pub use resources::Identity;
+pub use webhooks_api::{MEMBER_TRIGGERS, Webhook};
 
 /// The Patreon client of a process: its calls counted against the deployment-wide budget in
 /// Redis when there is one, else against this process's own.

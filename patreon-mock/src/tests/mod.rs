@@ -4,6 +4,7 @@
 mod api_tests;
 mod oauth_tests;
 mod shapes;
+mod webhook_tests;
 
 use poem::http::{HeaderMap, Method};
 use poem::{Body, Endpoint, EndpointExt, Request, Response, endpoint::BoxEndpoint};

@@ -25,13 +25,13 @@ fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-fn shape(v: &Value) -> BTreeSet<String> {
+pub(super) fn shape(v: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     paths(v, "", &mut out);
     out
 }
 
-fn sample(text: &str) -> BTreeSet<String> {
+pub(super) fn sample(text: &str) -> BTreeSet<String> {
     shape(&serde_json::from_str(text).unwrap())
 }
 

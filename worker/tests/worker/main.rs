@@ -5,4 +5,5 @@ mod failures;
 mod helpers;
 mod jobs;
 mod sweeps;
+mod webhook_commands;
 mod webhooks;
