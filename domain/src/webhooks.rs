@@ -27,6 +27,10 @@ use crate::{Result, users};
 /// Patreon's bodies are a few KiB; anything near this is not from Patreon.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The same body again within this long is a repeat of one delivery. Later it is news: a
+/// member can cancel, pledge again and cancel again with byte-identical cancellations.
+pub const REPEAT_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
 /// Whether `signature` (`X-Patreon-Signature`: hex HMAC-MD5 of `body` keyed with the webhook
 /// secret) is right. Constant time; either hex case; anything malformed is simply wrong.
 pub fn signature_is_valid(secret: &SecretString, body: &[u8], signature: Option<&str>) -> bool {
@@ -80,8 +84,9 @@ pub async fn receive(
         return Ok(Err(MalformedWebhook));
     };
     let ours = member.campaign_id.as_deref() == Some(our_campaign);
+    let digest = hex::encode(Sha256::digest(body));
     let row = webhook_event::ActiveModel {
-        body_sha256: Set(hex::encode(Sha256::digest(body))),
+        body_sha256: Set(digest.clone()),
         // Bounded and printable: it is shown to admins, and never trusted.
         trigger: Set(trigger
             .chars()
@@ -106,11 +111,54 @@ pub async fn receive(
         )
         .exec_with_returning_keys(db)
         .await?;
-    Ok(Ok(match inserted.first() {
-        None => Received::Duplicate,
-        Some(_) if !ours => Received::OtherCampaign,
-        Some(id) => Received::New(*id),
+    let id = match inserted.first() {
+        Some(id) => *id,
+        None => match receive_again(db, &digest, ours, now).await? {
+            Some(id) => id,
+            None => return Ok(Ok(Received::Duplicate)),
+        },
+    };
+    Ok(Ok(if ours {
+        Received::New(id)
+    } else {
+        Received::OtherCampaign
     }))
+}
+
+/// A body seen before: if its last receipt is older than [`REPEAT_WINDOW`] and it was dealt
+/// with, it is received anew (pending again, from now). Returns its id then, `None` for a repeat.
+async fn receive_again(
+    db: &impl ConnectionTrait,
+    digest: &str,
+    ours: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let Some(seen) = webhook_event::Entity::find()
+        .filter(webhook_event::Column::BodySha256.eq(digest))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if seen.status == "pending" || seen.received_at > now - REPEAT_WINDOW {
+        return Ok(None);
+    }
+    // Compare-and-set on the old receipt time: of two concurrent receipts, one wins.
+    let reopened = webhook_event::Entity::update_many()
+        .col_expr(
+            webhook_event::Column::Status,
+            Expr::value(if ours { "pending" } else { "ignored" }),
+        )
+        .col_expr(webhook_event::Column::ReceivedAt, Expr::value(now))
+        .col_expr(
+            webhook_event::Column::ProcessedAt,
+            Expr::value(if ours { None } else { Some(now) }),
+        )
+        .filter(webhook_event::Column::Id.eq(seen.id))
+        .filter(webhook_event::Column::ReceivedAt.eq(seen.received_at))
+        .exec(db)
+        .await?;
+    Ok((reopened.rows_affected == 1).then_some(seen.id))
 }
 
 /// What applying an event came to.

@@ -424,3 +424,52 @@ async fn without_a_webhook_secret_the_endpoint_is_not_there() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_cancellation_after_a_new_pledge_is_news_not_a_repeat() {
+    let app = TestApp::spawn_with(Backend::Sqlite, with_webhooks()).await;
+    let member = app.active_patron("9571");
+    let jwt = app.sign_in(&member).await.jwt;
+    app.start_worker().await;
+    let pledged = member_document(&app, "9571", CAMPAIGN_ID).await;
+    app.mock
+        .set_membership("9571", CAMPAIGN_ID, Some(cancelled("9571")));
+    let cancellation = member_document(&app, "9571", CAMPAIGN_ID).await;
+    assert_eq!(
+        deliver_signed(&app, "members:pledge:delete", &cancellation).await,
+        StatusCode::OK
+    );
+    me_until(&app, &jwt, |_, me| me["isPaidMember"] == false).await;
+
+    // They pledge again, then cancel again an hour and more later: the same bytes as before.
+    let again = MockMembership::active("9571", CAMPAIGN_ID, MockTier::supporter());
+    app.mock.set_membership("9571", CAMPAIGN_ID, Some(again));
+    assert_eq!(
+        deliver_signed(&app, "members:pledge:create", &pledged).await,
+        StatusCode::OK
+    );
+    me_until(&app, &jwt, |_, me| me["isPaidMember"] == true).await;
+    processed(&app, 2).await;
+    settle().await;
+    app.mock
+        .set_membership("9571", CAMPAIGN_ID, Some(cancelled("9571")));
+    {
+        use sea_orm::{ConnectionTrait, Statement};
+        let two_hours_ago = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+        let sql = format!("UPDATE webhook_events SET received_at = '{two_hours_ago}'");
+        app.db
+            .execute_raw(Statement::from_string(app.db.get_database_backend(), sql))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        deliver_signed(&app, "members:pledge:delete", &cancellation).await,
+        StatusCode::OK
+    );
+    me_until(&app, &jwt, |_, me| me["isPaidMember"] == false).await;
+    assert_eq!(
+        app.count("webhook_events").await,
+        2,
+        "the body's row was reused"
+    );
+}
