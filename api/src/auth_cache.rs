@@ -90,7 +90,7 @@ impl AuthCache {
 /// disconnected the cache is emptied so nothing older than the outage is served.
 pub async fn follow_notifications(db: DatabaseConnection, cache: std::sync::Arc<AuthCache>) {
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-        return;
+        return follow_in_process(cache).await;
     }
     let pool = db.get_postgres_connection_pool().clone();
     let mut backoff = Duration::from_millis(200);
@@ -125,5 +125,17 @@ pub async fn follow_notifications(db: DatabaseConnection, cache: std::sync::Arc<
         cache.clear();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Without `NOTIFY` (SQLite), follows the changes this process makes, e.g. its in-process worker.
+async fn follow_in_process(cache: std::sync::Arc<AuthCache>) {
+    let mut events = domain::auth_events::subscribe_in_process();
+    loop {
+        match events.recv().await {
+            Ok(event) => cache.forget(&event),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

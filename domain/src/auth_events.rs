@@ -1,8 +1,12 @@
 //! Tells every api process that a session or a user changed, so caches of "who is this token"
 //! drop the entry at once. On PostgreSQL this is `NOTIFY`, delivered when the surrounding
-//! transaction commits; SQLite has a single writer process and relies on the cache's short TTL.
+//! transaction commits. On SQLite it reaches this process only (the demo runs api and worker in
+//! one), just before the commit; other processes rely on the cache's short TTL.
+
+use std::sync::LazyLock;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use tokio::sync::broadcast;
 
 use crate::Result;
 
@@ -32,6 +36,14 @@ impl AuthEvent {
     }
 }
 
+static IN_PROCESS: LazyLock<broadcast::Sender<AuthEvent>> =
+    LazyLock::new(|| broadcast::channel(1024).0);
+
+/// Events published by this process on a database without `NOTIFY`.
+pub fn subscribe_in_process() -> broadcast::Receiver<AuthEvent> {
+    IN_PROCESS.subscribe()
+}
+
 pub async fn publish(db: &impl ConnectionTrait, event: AuthEvent) -> Result<()> {
     if db.get_database_backend() == DatabaseBackend::Postgres {
         let stmt = Statement::from_sql_and_values(
@@ -40,6 +52,9 @@ pub async fn publish(db: &impl ConnectionTrait, event: AuthEvent) -> Result<()> 
             [CHANNEL.into(), event.payload().into()],
         );
         db.execute_raw(stmt).await?;
+    } else {
+        // No listener is an error only for the channel, not for us.
+        let _ = IN_PROCESS.send(event);
     }
     Ok(())
 }

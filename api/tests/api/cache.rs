@@ -87,3 +87,42 @@ async fn a_membership_change_recorded_by_one_process_shows_in_another() {
     .await
     .expect("the other process kept serving the old membership");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_change_by_the_in_process_worker_is_seen_at_once() {
+    // The demo's shape: api and worker in one process on SQLite, where there is no NOTIFY.
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options::default().with("AUTH_CACHE_TTL_MS", "60000"),
+    )
+    .await;
+    let member = app.active_patron("9701");
+    let signed_in = app.sign_in(&member).await;
+    let me = app
+        .me_bearer(&signed_in.jwt)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(me["isPaidMember"], true, "cached now for a minute");
+    app.start_worker().await;
+    app.mock.set_membership(
+        "9701",
+        CAMPAIGN_ID,
+        Some(MockMembership::former("9701", CAMPAIGN_ID)),
+    );
+    let queued = app
+        .client
+        .post(app.url("/api/auth/recheck"))
+        .bearer_auth(&signed_in.jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), StatusCode::ACCEPTED);
+    let seen = within(Duration::from_secs(15), async || {
+        let me: Value = app.me_bearer(&signed_in.jwt).await.json().await.unwrap();
+        me["isPaidMember"] == false
+    })
+    .await;
+    assert!(seen.is_some(), "the cache kept the old status");
+}
