@@ -30,6 +30,21 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now_ms)
 ";
 
+/// Patreon's client window (2 s) plus slack. A saturated budget reuses each slot the moment it
+/// frees, so calls land exactly on the window's edge; without slack, a few milliseconds of
+/// network jitter let Patreon count one more than we did (seen: 3 to 4 429s per 10,000 calls).
+pub const CLIENT_WINDOW: Duration = Duration::from_millis(2_050);
+/// Patreon's per-token window (1 minute) plus slack, for the same reason.
+pub const TOKEN_WINDOW: Duration = Duration::from_millis(60_500);
+
+/// The budget for `settings`' limits.
+pub fn quotas(settings: &crate::config::PatreonSettings) -> (Quota, Quota) {
+    (
+        Quota::new(settings.requests_per_2s, CLIENT_WINDOW),
+        Quota::new(settings.requests_per_token_per_min, TOKEN_WINDOW),
+    )
+}
+
 /// At most `limit` calls in any `window`.
 #[derive(Clone, Copy, Debug)]
 pub struct Quota {

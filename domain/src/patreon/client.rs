@@ -5,12 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::{
-    Identity, PatreonError,
-    budget::{PatreonBudget, Quota},
-    resources,
-    resources::CampaignMember,
-};
+use super::{Identity, PatreonError, budget::PatreonBudget, resources, resources::CampaignMember};
 use crate::config::PatreonSettings;
 
 const USER_AGENT: &str = concat!("patreon-gate/", env!("CARGO_PKG_VERSION"));
@@ -86,10 +81,8 @@ impl PatreonClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(PatreonError::Network)?;
-        let budget = PatreonBudget::local(
-            Quota::new(settings.requests_per_2s, Duration::from_secs(2)),
-            Quota::new(settings.requests_per_token_per_min, Duration::from_secs(60)),
-        );
+        let (client, per_token) = super::budget::quotas(&settings);
+        let budget = PatreonBudget::local(client, per_token);
         Ok(Self {
             http,
             settings: std::sync::Arc::new(settings),

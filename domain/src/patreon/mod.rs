@@ -20,15 +20,15 @@ pub fn client_for(
 ) -> Result<PatreonClient, PatreonError> {
     let client = PatreonClient::new(settings.clone())?;
     Ok(match redis {
-        Some(conn) => client.with_budget(budget::PatreonBudget::shared(
-            budget::Quota::new(settings.requests_per_2s, std::time::Duration::from_secs(2)),
-            budget::Quota::new(
-                settings.requests_per_token_per_min,
-                std::time::Duration::from_secs(60),
-            ),
-            conn.clone(),
-            format!("{redis_key_prefix}:patreon:budget"),
-        )),
+        Some(conn) => {
+            let (per_client, per_token) = budget::quotas(settings);
+            client.with_budget(budget::PatreonBudget::shared(
+                per_client,
+                per_token,
+                conn.clone(),
+                format!("{redis_key_prefix}:patreon:budget"),
+            ))
+        }
         None => client,
     })
 }
