@@ -16,15 +16,20 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
     let applied = webhooks::apply(&ctx.db, &ctx.settings.membership, event_id, now).await?;
     tracing::info!(event_id, ?applied, "webhook processed");
     let user_id = match applied {
-        Applied::Applied { user_id, .. }
+        Applied::Applied {
+            user_id,
+            changed: true,
+        }
         | Applied::Stale {
             user_id,
             recheck: true,
         } => user_id,
-        // A check that ran after this delivery arrived already knows better.
-        Applied::Stale { recheck: false, .. } | Applied::Waiting | Applied::Nothing => {
-            return Ok(Ran::Done);
-        }
+        // Nothing changed (the delivery says what we had), or a check that ran after this
+        // delivery arrived already knows better: nothing to confirm with Patreon.
+        Applied::Applied { changed: false, .. }
+        | Applied::Stale { recheck: false, .. }
+        | Applied::Waiting
+        | Applied::Nothing => return Ok(Ran::Done),
     };
     if let Some(received) = webhooks::received_at(&ctx.db, event_id).await? {
         let lag = (chrono::Utc::now() - received).num_milliseconds().max(0) as f64 / 1000.0;
