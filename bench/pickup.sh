@@ -4,6 +4,7 @@
 # one at a time with idle gaps; reports p50/p99/max.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -q -p bench
+# The same package set as the other benchmarks, so cargo reuses one release build.
+cargo build --release --locked -q -p api -p worker -p bench
 target/release/pickup-bench
 REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}" target/release/pickup-bench

@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 
 ADMIN_URL="${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 DB_NAME=gate_sweep_bench
-cargo build --release --locked -q -p worker -p bench
+# The same package set as the other benchmarks, so cargo reuses one release build.
+cargo build --release --locked -q -p api -p worker -p bench
 
 psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null
 psql "$ADMIN_URL" -qc "CREATE DATABASE $DB_NAME" >/dev/null
