@@ -473,3 +473,71 @@ async fn the_same_cancellation_after_a_new_pledge_is_news_not_a_repeat() {
         "the body's row was reused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pledges_upgrades_downgrades_and_deletions_reach_the_member() {
+    let app = TestApp::spawn_with(Backend::Sqlite, with_webhooks()).await;
+    let member = app.add_user(patreon_mock::MockUser::free_member("9581", CAMPAIGN_ID));
+    let jwt = app.sign_in(&member).await.jwt;
+    app.start_worker().await;
+    assert_eq!(me(&app, &jwt).await.1["isPaidMember"], false, "free tier");
+    let mut events = 0;
+    let mut deliver_state = async |trigger: &str, state: Option<MockMembership>| {
+        let body = match &state {
+            Some(_) => {
+                app.mock.set_membership("9581", CAMPAIGN_ID, state);
+                member_document(&app, "9581", CAMPAIGN_ID).await
+            }
+            None => {
+                // Patreon sends the deleted member's last record.
+                let last = member_document(&app, "9581", CAMPAIGN_ID).await;
+                app.mock.set_membership("9581", CAMPAIGN_ID, None);
+                last
+            }
+        };
+        assert_eq!(deliver_signed(&app, trigger, &body).await, StatusCode::OK);
+        events += 1;
+        processed(&app, events).await;
+    };
+    // Each change is charged later than the one before, as Patreon would.
+    let tier = |title: &str, cents: i64, step: i64| {
+        let mut m = MockMembership::active(
+            "9581",
+            CAMPAIGN_ID,
+            MockTier::new(&format!("t-{cents}"), title, cents),
+        );
+        m.last_charge_date =
+            Some((chrono::Utc::now() - chrono::Duration::minutes(60 - step * 5)).to_rfc3339());
+        m
+    };
+
+    deliver_state("members:pledge:create", Some(tier("Supporter", 500, 1))).await;
+    let pledged = me_until(&app, &jwt, |_, me| me["isPaidMember"] == true).await;
+    assert_eq!(pledged["membershipTier"], "Supporter");
+
+    deliver_state("members:pledge:update", Some(tier("Patron", 1500, 2))).await;
+    me_until(&app, &jwt, |_, me| me["membershipTier"] == "Patron").await;
+
+    deliver_state("members:pledge:update", Some(tier("Fan", 300, 3))).await;
+    let downgraded = me_until(&app, &jwt, |_, me| me["membershipTier"] == "Fan").await;
+    assert_eq!(
+        downgraded["isPaidMember"], true,
+        "a cheaper paid tier still pays"
+    );
+
+    // Back to the free tier, then the member record is deleted at Patreon.
+    app.mock.set_membership(
+        "9581",
+        CAMPAIGN_ID,
+        Some(MockMembership::free("9581", CAMPAIGN_ID)),
+    );
+    let free_again = member_document(&app, "9581", CAMPAIGN_ID).await;
+    assert_eq!(
+        deliver_signed(&app, "members:update", &free_again).await,
+        StatusCode::OK
+    );
+    me_until(&app, &jwt, |_, me| me["isPaidMember"] == false).await;
+    deliver_state("members:delete", None).await;
+    settle().await;
+    assert_eq!(me(&app, &jwt).await.1["isPaidMember"], false);
+}
