@@ -311,3 +311,11 @@ pub async fn received_at(db: &impl ConnectionTrait, id: i64) -> Result<Option<Da
         .await?
         .map(|e| e.received_at))
 }
+
+/// Our user id of the member event `id` is about, if they have signed in.
+pub async fn member_of(db: &impl ConnectionTrait, id: i64) -> Result<Option<i64>> {
+    let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(user_of(db, &event).await?.map(|u| u.id))
+}

@@ -15,9 +15,14 @@ use sea_orm::DatabaseConnection;
 
 /// One member's check holds their lease this long, renewed while it runs; a check whose worker
 /// died lets others in after at most this long.
-const CHECK_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+pub(crate) const CHECK_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 /// When a job finds another check of the same member under way, it comes back this much later.
-const BUSY_RETRY: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_RETRY: Duration = Duration::from_secs(5);
+
+/// The lease every change to one member's membership runs under (checks, webhook deliveries).
+pub(crate) fn lease_key(user_id: i64) -> String {
+    format!("verify:{user_id}")
+}
 
 use crate::{WorkerCtx, jobs::Ran};
 
@@ -105,7 +110,7 @@ pub async fn run(
     trigger: CheckTrigger,
     tracker: Tracker,
 ) -> Result<Ran, BoxDynError> {
-    let key = format!("verify:{user_id}");
+    let key = lease_key(user_id);
     let Some(lease) = leases::try_acquire(&ctx.db, &key, CHECK_LEASE).await? else {
         // Another delivery of this member's check is running (a duplicate, or a different
         // trigger): come back after it instead of calling Patreon twice at once.

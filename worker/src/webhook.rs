@@ -4,6 +4,7 @@
 use apalis::prelude::BoxDynError;
 use domain::{
     jobs::Job,
+    leases,
     membership_checks::CheckTrigger,
     metrics::metrics,
     webhooks::{self, Applied},
@@ -12,8 +13,32 @@ use domain::{
 use crate::{WorkerCtx, jobs::Ran};
 
 pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
+    // Under the member's check lease: a delivery applied alongside another delivery or a check
+    // of the same member would write over it with the state it read before.
+    let lease = match webhooks::member_of(&ctx.db, event_id).await? {
+        Some(user_id) => {
+            let key = crate::verify::lease_key(user_id);
+            match leases::try_acquire(&ctx.db, &key, crate::verify::CHECK_LEASE).await? {
+                Some(lease) => Some(lease),
+                None => {
+                    let again = Job::ApplyWebhook { event_id };
+                    ctx.queue
+                        .push_after(again, crate::verify::BUSY_RETRY)
+                        .await?;
+                    return Ok(Ran::Deferred);
+                }
+            }
+        }
+        None => None,
+    };
     let now = chrono::Utc::now();
-    let applied = webhooks::apply(&ctx.db, &ctx.settings.membership, event_id, now).await?;
+    let applying = webhooks::apply(&ctx.db, &ctx.settings.membership, event_id, now);
+    let applied = match lease {
+        Some(lease) => {
+            leases::while_held(&ctx.db, lease, crate::verify::CHECK_LEASE, applying).await??
+        }
+        None => applying.await?,
+    };
     tracing::info!(event_id, ?applied, "webhook processed");
     let user_id = match applied {
         Applied::Applied {
