@@ -16,6 +16,8 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
+import { processes } from "./lib.mjs";
+
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repoRoot = resolve(packageDir, "../..");
 const exampleDir = join(repoRoot, "examples/react-app");
@@ -24,60 +26,8 @@ const demoBin = resolve(repoRoot, process.env.DEMO_BIN ?? "target/debug/demo");
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const TIMEOUT = 20_000;
 
-const children = [];
+const { log, freePort, start, stopAll, waitForHttp, step } = processes("e2e", artifacts);
 let failed = false;
-
-function log(message) {
-  console.log(`[e2e] ${message}`);
-}
-
-/** A port nobody listens on right now (the OS picks it). */
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-/** Starts a long-running process in its own process group, its output in artifacts/<name>.log. */
-function start(name, command, args, options) {
-  const logFile = createWriteStream(join(artifacts, `${name}.log`));
-  const child = spawn(command, args, { ...options, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.pipe(logFile);
-  child.stderr.pipe(logFile);
-  child.exited = new Promise((done) => child.on("exit", (code, signal) => done({ code, signal })));
-  child.exited.then(({ code, signal }) => {
-    if (!child.stopping) log(`${name} exited early (code ${code}, signal ${signal}); see e2e/artifacts/${name}.log`);
-  });
-  children.push({ name, child });
-  return child;
-}
-
-async function stopAll() {
-  for (const { child } of children.reverse()) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    child.stopping = true;
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      continue;
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, 5_000);
-    await child.exited;
-    clearTimeout(timer);
-  }
-}
 
 /** Runs a command to completion; its output goes to artifacts/<name>.log. */
 async function run(name, command, args, options) {
@@ -87,26 +37,6 @@ async function run(name, command, args, options) {
   if (code !== 0) throw new Error(`${name} failed (exit ${code}); see e2e/artifacts/${name}.log`);
 }
 
-async function waitForHttp(url, process, what) {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (process.exitCode !== null) throw new Error(`${what} stopped before answering ${url}`);
-    try {
-      const response = await fetch(url);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what} did not answer ${url} within 60 s`);
-}
-
-async function step(name, body) {
-  const started = Date.now();
-  await body();
-  log(`ok  ${name} (${Date.now() - started} ms)`);
-}
 
 async function main() {
   if (!existsSync(demoBin)) {
