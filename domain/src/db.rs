@@ -51,3 +51,6 @@ pub(crate) fn create_sqlite_parent_dir(url: &str) {
         let _ = std::fs::create_dir_all(parent);
     }
 }
+
+#[cfg(test)]
+mod tests;
