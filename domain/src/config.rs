@@ -32,6 +32,9 @@ pub struct PatreonSettings {
     pub redirect_uri: Url,
     pub campaign_id: String,
     pub base_url: Url,
+    /// Where browsers are sent to consent, when not `{base_url}/oauth2/authorize`: a Patreon
+    /// mock reached by the api under one name and by browsers under another (docker compose).
+    pub authorize_url: Option<Url>,
     pub scopes: String,
     pub timeout: Duration,
     pub creator_access_token: Option<SecretString>,
@@ -246,6 +249,10 @@ impl Settings {
                 v.optional("PATREON_BASE_URL")
                     .unwrap_or_else(|| "https://www.patreon.com".into()),
             )?,
+            authorize_url: v
+                .optional("PATREON_AUTHORIZE_URL")
+                .map(|raw| v.url("PATREON_AUTHORIZE_URL", raw))
+                .transpose()?,
             scopes: v
                 .optional("PATREON_SCOPES")
                 .unwrap_or_else(|| "identity identity[email]".into()),

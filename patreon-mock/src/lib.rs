@@ -1,6 +1,6 @@
 //! `patreon-mock`: a local HTTP mock of Patreon's OAuth and API v2 (authorize, token,
 //! `/identity`, campaign members, single member, webhooks and their deliveries) with fault
-//! injection, rate limits and admin routes under `/__mock/`. Binds 127.0.0.1 only.
+//! injection, rate limits and admin routes under `/__mock/`. Binds 127.0.0.1 unless told otherwise.
 
 mod admin;
 mod api;
@@ -142,10 +142,15 @@ pub(crate) fn app(shared: Arc<Shared>) -> impl Endpoint<Output = Response> {
 impl MockPatreon {
     /// Bind 127.0.0.1:`config.port` and serve on a background task.
     pub async fn start(config: MockConfig) -> anyhow::Result<MockPatreon> {
-        let acceptor = TcpListener::bind(("127.0.0.1", config.port))
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), config).await
+    }
+
+    /// As [`MockPatreon::start`], on `ip` (`0.0.0.0` inside a container).
+    pub async fn start_on(ip: std::net::IpAddr, config: MockConfig) -> anyhow::Result<MockPatreon> {
+        let acceptor = TcpListener::bind((ip, config.port))
             .into_acceptor()
             .await
-            .with_context(|| format!("binding 127.0.0.1:{}", config.port))?;
+            .with_context(|| format!("binding {ip}:{}", config.port))?;
         let addr = acceptor
             .local_addr()
             .first()

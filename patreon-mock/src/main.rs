@@ -1,6 +1,6 @@
 //! `patreon-mock` binary: the mock with the demo personas, on 127.0.0.1 until Ctrl-C.
 //!
-//! Env: `MOCK_PORT` (8090), `MOCK_CLIENT_ID`, `MOCK_CLIENT_SECRET`, `MOCK_CAMPAIGN_ID`,
+//! Env: `MOCK_BIND` (127.0.0.1; 0.0.0.0 in a container), `MOCK_PORT` (8090), `MOCK_CLIENT_ID`, `MOCK_CLIENT_SECRET`, `MOCK_CAMPAIGN_ID`,
 //! `MOCK_CREATOR_TOKEN`, `MOCK_USERS` (extra active patrons, ids from 900000000),
 //! `MOCK_AUTO_CONSENT_USER`, `RUST_LOG`.
 
@@ -45,7 +45,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let extra: u64 = parse("MOCK_USERS")?.unwrap_or(0);
     let campaign_id = config.campaign_id.clone();
-    let mock = MockPatreon::start(config).await?;
+    let bind: std::net::IpAddr =
+        parse("MOCK_BIND")?.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    let mock = MockPatreon::start_on(bind, config).await?;
     if extra > 0 {
         mock.upsert_users(generated_patrons(&campaign_id, GENERATED_FIRST_ID, extra));
     }

@@ -140,3 +140,62 @@ fn id_lists_and_extra_origins_are_parsed() {
     assert!(s.admin_patreon_ids.contains("22"));
     assert_eq!(s.allowed_origins[1], "https://admin.example.com");
 }
+
+/// `KEY=value` lines of an env file; comments and blanks skipped.
+fn env_file(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// Every variable the configuration reads, in the order it asks for them.
+fn variables_read(values: &HashMap<String, String>) -> Vec<String> {
+    let asked = std::sync::Mutex::new(Vec::new());
+    let settings = Settings::from_lookup(|k| {
+        asked.lock().unwrap().push(k.to_owned());
+        values.get(k).cloned()
+    });
+    assert!(settings.is_ok(), "{:?}", settings.err());
+    asked.into_inner().unwrap()
+}
+
+#[test]
+fn env_example_lists_every_variable_the_service_reads_and_no_other() {
+    let example = include_str!("../../../.env.example");
+    let listed: std::collections::BTreeSet<String> = example
+        .lines()
+        .map(|l| l.trim_start_matches('#').trim())
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, _)| k.to_owned())
+        .filter(|k| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+        })
+        .collect();
+    let vars: HashMap<String, String> = valid()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let mut read: std::collections::BTreeSet<String> = variables_read(&vars).into_iter().collect();
+    // Read by the logging setup, not by `Settings`.
+    read.extend(["RUST_LOG".to_owned(), "LOG_FORMAT".to_owned()]);
+    let missing: Vec<_> = read.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&read).collect();
+    assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+    assert!(stale.is_empty(), ".env.example lists unknown {stale:?}");
+}
+
+#[test]
+fn the_compose_mock_profile_settings_are_valid() {
+    let vars = env_file(include_str!("../../../deploy/mock.env"));
+    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    assert_eq!(
+        settings.patreon.authorize_url.as_ref().map(Url::as_str),
+        Some("http://localhost:8090/oauth2/authorize")
+    );
+    assert!(!settings.cookie.secure, "the mock profile is plain http");
+}

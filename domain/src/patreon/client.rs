@@ -108,7 +108,10 @@ impl PatreonClient {
 
     /// Where to send the browser; `state` is the caller's single-use nonce.
     pub fn authorize_url(&self, state: &str) -> Url {
-        let mut url = self.endpoint("/oauth2/authorize");
+        let mut url = match &self.settings.authorize_url {
+            Some(url) => url.clone(),
+            None => self.endpoint("/oauth2/authorize"),
+        };
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.settings.client_id)

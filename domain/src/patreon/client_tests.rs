@@ -26,6 +26,7 @@ async fn setup() -> (MockPatreon, PatreonClient) {
         redirect_uri: Url::parse(REDIRECT).unwrap(),
         campaign_id: CAMPAIGN.into(),
         base_url: Url::parse(&mock.base_url()).unwrap(),
+        authorize_url: None,
         scopes: "identity identity[email]".into(),
         timeout: Duration::from_secs(1),
         creator_access_token: None,
@@ -214,6 +215,25 @@ async fn malformed_answers_are_bad_responses_not_outages() {
         client.exchange_code(&code).await,
         Err(PatreonError::BadResponse(_))
     ));
+}
+
+#[tokio::test]
+async fn browsers_can_be_sent_to_another_authorize_address_than_the_api_calls() {
+    let (_mock, client) = setup().await;
+    let split = PatreonClient::new(PatreonSettings {
+        authorize_url: Some(Url::parse("http://localhost:8090/oauth2/authorize").unwrap()),
+        ..client.settings().clone()
+    })
+    .unwrap();
+    let url = split.authorize_url("s");
+    assert_eq!(url.origin().ascii_serialization(), "http://localhost:8090");
+    assert_eq!(url.path(), "/oauth2/authorize");
+    assert!(url.query_pairs().any(|(k, v)| k == "state" && v == "s"));
+    assert_ne!(
+        client.authorize_url("s").origin(),
+        url.origin(),
+        "the default follows PATREON_BASE_URL"
+    );
 }
 
 #[tokio::test]

@@ -43,6 +43,7 @@ impl World {
             redirect_uri: Url::parse("https://gate.example.com/callback").unwrap(),
             campaign_id: CAMPAIGN.into(),
             base_url: Url::parse(&mock.base_url()).unwrap(),
+            authorize_url: None,
             scopes: "identity identity[email]".into(),
             timeout: std::time::Duration::from_secs(1),
             creator_access_token: None,
