@@ -51,6 +51,12 @@ pub struct JobLabels {
     pub event: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookStateLabels {
+    /// `active` or `paused`.
+    pub state: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub webhooks: Family<OutcomeLabels, Counter>,
@@ -65,6 +71,10 @@ pub struct Metrics {
     dead_jobs: Gauge,
     sweep_remaining: Gauge,
     sweep_lag_seconds: Gauge,
+    /// Our webhooks at Patreon by state, as the worker last saw them (worker only).
+    pub patreon_webhooks: Family<WebhookStateLabels, Gauge>,
+    /// The most consecutive failed deliveries Patreon reports for any of our webhooks.
+    pub patreon_webhook_failures: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -152,6 +162,18 @@ impl Metrics {
             "Seconds since the latest scheduled tick while its sweep has not finished (0 when it has)",
             sweep_lag_seconds.clone(),
         );
+        let patreon_webhooks = Family::default();
+        registry.register(
+            "patreon_webhooks",
+            "Webhooks registered at Patreon for this client, by state (active, paused); polled by the worker",
+            patreon_webhooks.clone(),
+        );
+        let patreon_webhook_failures = Gauge::default();
+        registry.register(
+            "patreon_webhook_consecutive_failures",
+            "The most consecutive failed deliveries Patreon reports for one of our webhooks",
+            patreon_webhook_failures.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -166,6 +188,8 @@ impl Metrics {
             dead_jobs,
             sweep_remaining,
             sweep_lag_seconds,
+            patreon_webhooks,
+            patreon_webhook_failures,
         }
     }
 
@@ -351,5 +375,58 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with("# EOF\n"));
+    }
+
+    /// The example alert rules only name metrics this service exports: a renamed metric would
+    /// otherwise silence its alert without anyone noticing.
+    #[test]
+    fn the_alert_rules_name_only_exported_metrics() {
+        let rules = include_str!("../../deploy/prometheus/alerts.yml");
+        // A family is only rendered once it has a child: give each one.
+        let m = metrics();
+        let http = HttpLabels {
+            method: "GET".into(),
+            route: "/api/auth/me".into(),
+            status: 200,
+        };
+        m.http_requests.get_or_create(&http).observe(0.001);
+        for family in [&m.webhooks, &m.sign_ins, &m.token_refreshes] {
+            family
+                .get_or_create(&OutcomeLabels { outcome: "ok" })
+                .inc_by(0);
+        }
+        let (endpoint, outcome) = ("identity", "ok");
+        m.patreon_requests
+            .get_or_create(&PatreonLabels { endpoint, outcome })
+            .inc_by(0);
+        let check = CheckLabels {
+            trigger: "sweep",
+            outcome: "verified",
+        };
+        m.membership_checks.get_or_create(&check).inc_by(0);
+        let state = WebhookStateLabels { state: "active" };
+        m.patreon_webhooks.get_or_create(&state).inc_by(0);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &metrics().registry).unwrap();
+        let exported: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let named: std::collections::BTreeSet<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("gate_"))
+            .collect();
+        assert!(named.len() >= 8, "{named:?}");
+        for name in named {
+            let base = ["_total", "_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            assert!(
+                exported.contains(&base),
+                "alerts.yml names {name}, which is not exported (exported: {exported:?})"
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod sweeper;
 pub mod verify;
 pub mod webhook;
 pub mod webhook_commands;
+pub mod webhook_watch;
 
 use std::sync::Arc;
 

@@ -14,10 +14,15 @@ pub async fn run_all(
     shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> anyhow::Result<()> {
     // Dropped when this future ends or is cancelled, taking the loops with it.
-    let _background = AbortOnDrop(vec![
+    let mut background = vec![
         tokio::spawn(crate::sweeper::run_scheduler(ctx.clone())),
         tokio::spawn(crate::reconciler::run(ctx.clone())),
-    ]);
+    ];
+    let patreon = &ctx.settings.patreon;
+    if patreon.webhook_secret.is_some() && patreon.creator_access_token.is_some() {
+        background.push(tokio::spawn(crate::webhook_watch::run(ctx.patreon.clone())));
+    }
+    let _background = AbortOnDrop(background);
     let queue = ctx.queue.clone();
     run(ctx, queue, shutdown).await
 }

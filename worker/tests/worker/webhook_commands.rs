@@ -3,12 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use domain::metrics::metrics;
 use domain::patreon::PatreonClient;
 use patreon_mock::MockUser;
 use poem::{Route, Server, http::StatusCode, listener::TcpListener, post};
 use secrecy::SecretString;
 use test_support::Backend;
 use worker::webhook_commands::{delivery_uri, run};
+use worker::webhook_watch::observe;
 
 use crate::helpers::*;
 
@@ -120,6 +122,25 @@ async fn status_fails_while_paused_and_enable_brings_the_backlog() {
         printed.contains("PAUSED") && printed.contains("failures in a row: 3"),
         "{printed}"
     );
+    // The worker's watch sees it too, and says so on /metrics for the alert rules.
+    let seen = observe(&patreon).await.unwrap();
+    assert_eq!(
+        (seen.active, seen.paused, seen.most_consecutive_failures),
+        (0, 1, 3)
+    );
+    let scraped = metrics()
+        .render(
+            &world.ctx.db,
+            &world.ctx.settings.verify_schedule,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        scraped.contains("gate_patreon_webhooks{state=\"paused\"} 1")
+            && scraped.contains("gate_patreon_webhook_consecutive_failures 3"),
+        "{scraped}"
+    );
 
     // The receiver comes up; unpausing delivers the queued event and clears the failures.
     let app = Route::new().at(
@@ -142,6 +163,11 @@ async fn status_fails_while_paused_and_enable_brings_the_backlog() {
     let (printed, result) = webhook(&patreon, &["status"]).await;
     assert!(result.is_ok(), "{printed}");
     assert!(printed.contains("failures in a row: 0"), "{printed}");
+    let seen = observe(&patreon).await.unwrap();
+    assert_eq!(
+        (seen.active, seen.paused, seen.most_consecutive_failures),
+        (1, 0, 0)
+    );
     assert_eq!(world.mock.stats().webhook_deliveries, 1);
     assert!(webhook(&patreon, &["enable", "999"]).await.1.is_err());
     assert!(webhook(&patreon, &["unknown"]).await.1.is_err());
