@@ -74,3 +74,72 @@ fn the_api_names_any_other_missing_variable() {
         "configuration error: PATREON_CAMPAIGN_ID: is required but not set"
     );
 }
+
+/// SIGTERM (what docker, systemd and PaaS platforms send) stops the api within its 10 s drain,
+/// with exit status 0, even while a client holds a keep-alive connection open.
+#[tokio::test]
+async fn sigterm_stops_the_api_gracefully_within_ten_seconds() {
+    let dir = std::env::temp_dir().join(format!("gate-sigterm-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let database = format!("sqlite://{}/gate.db?mode=rwc", dir.display());
+    let mut api = Command::new(env!("CARGO_BIN_EXE_api"))
+        .env_clear()
+        .envs(BASE.iter().copied())
+        .envs([
+            ("JWT_SECRET", "a-long-random-secret-for-tests-0123456789"),
+            ("PORT", port.as_str()),
+            ("BIND_ADDRESS", "127.0.0.1"),
+            ("DATABASE_URL", database.as_str()),
+            (
+                "QUEUE_SQLITE_URL",
+                &format!("sqlite://{}/queue.db?mode=rwc", dir.display()),
+            ),
+        ])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let started = std::time::Instant::now();
+    while !client
+        .get(&ready)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the api never became ready"
+        );
+        assert!(api.try_wait().unwrap().is_none(), "the api exited at start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let term = Command::new("kill")
+        .args(["-TERM", &api.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let asked = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = api.try_wait().unwrap() {
+            break status;
+        }
+        if asked.elapsed().as_secs() >= 10 {
+            let _ = api.kill();
+            panic!("the api was still running 10 s after SIGTERM");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    drop(client);
+    let _ = std::fs::remove_dir_all(&dir);
+}

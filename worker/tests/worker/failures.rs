@@ -326,9 +326,10 @@ async fn a_worker_stopped_with_sigterm_mid_sweep_exits_cleanly_and_loses_nothing
         if let Some(status) = first.try_wait().unwrap() {
             break status;
         }
+        // Jobs get 8 s to finish; the process must be gone within the 10 s platforms allow.
         assert!(
-            stopped.elapsed() < Duration::from_secs(30),
-            "the worker ignored SIGTERM"
+            stopped.elapsed() < Duration::from_secs(10),
+            "the worker was still running 10 s after SIGTERM"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
