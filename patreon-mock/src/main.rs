@@ -1,4 +1,4 @@
-//! `patreon-mock` binary: the mock with the demo personas, on 127.0.0.1 until Ctrl-C.
+//! `patreon-mock` binary: the mock with the demo personas, on 127.0.0.1 until Ctrl-C or SIGTERM.
 //!
 //! Env: `MOCK_BIND` (127.0.0.1; 0.0.0.0 in a container), `MOCK_PORT` (8090), `MOCK_CLIENT_ID`, `MOCK_CLIENT_SECRET`, `MOCK_CAMPAIGN_ID`,
 //! `MOCK_CREATOR_TOKEN`, `MOCK_USERS` (extra active patrons, ids from 900000000),
@@ -55,9 +55,13 @@ async fn main() -> anyhow::Result<()> {
     println!("patreon-mock listening on {url} (campaign {campaign_id}, {extra} generated patrons)");
     println!("  authorize: {url}/oauth2/authorize   token: {url}/api/oauth2/token");
     println!("  api:       {url}/api/oauth2/v2/...  admin: {url}/__mock/users");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // Ctrl-C by hand, SIGTERM from docker.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        stopped = tokio::signal::ctrl_c() => stopped.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
     mock.shutdown().await;
     Ok(())
 }
