@@ -72,7 +72,7 @@ impl MemberSummary {
     fn new(u: user::Model, state: &AppState, now: DateTime<Utc>) -> Self {
         Self {
             is_paid_member: members::is_paid_member(&u, state.settings.stale_after, now),
-            is_admin: state.settings.is_admin(&u.patreon_id),
+            is_admin: domain::admins::is_admin(&u, &state.settings.admin_patreon_ids),
             id: u.id,
             patreon_id: u.patreon_id,
             name: u.full_name,
