@@ -255,9 +255,8 @@ impl AdminMembersApi {
             Requested::AlreadyOpen(row) => return Ok(accepted(row)),
             Requested::TooSoon(wait) => return Ok(too_soon(wait)),
         };
-        if let Err(e) = state.jobs.push(job_requests::job_for(&row)).await {
+        if let Err(e) = job_requests::push(&state.db, &state.jobs, &row).await {
             tracing::error!(error = %e, "cannot queue an admin recheck");
-            job_requests::mark_finished(&state.db, &row.id, Err("queue_unavailable")).await?;
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue_unavailable",
