@@ -76,6 +76,7 @@ pub struct Settings {
     /// Origins allowed to call the API with credentials: `FRONTEND_URL`'s plus `CORS_ALLOWED_ORIGINS`.
     pub allowed_origins: Vec<String>,
     pub cookie: CookieSettings,
+    /// The bootstrap admins; `domain::admins::is_admin` also honours the database role.
     pub admin_patreon_ids: HashSet<String>,
     pub team_patreon_ids: HashSet<String>,
     pub bind_address: String,
@@ -162,13 +163,6 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 )),
             })
             .collect()
-    }
-}
-
-impl Settings {
-    /// Whether the Patreon user has the admin role (`ADMIN_PATREON_IDS`).
-    pub fn is_admin(&self, patreon_id: &str) -> bool {
-        self.admin_patreon_ids.contains(patreon_id)
     }
 }
 

@@ -21,6 +21,11 @@ pub enum Error {
     NeedsRelogin,
     #[error("the return path is not a relative path on the frontend")]
     InvalidReturnTo,
+    #[error(
+        "Patreon user {0} is an admin through ADMIN_PATREON_IDS, which grants the role whatever \
+         the database says: remove them from that list (and restart the api) instead"
+    )]
+    AdminByConfig(String),
     #[error("no such user")]
     UnknownUser,
     #[error("the job queue refused the job: {0}")]

@@ -27,11 +27,12 @@ pub enum Requested {
 }
 
 /// Records a verification request for `user_id`, unless one is open or the last one finished
-/// less than `cooldown` ago.
+/// less than `cooldown` ago. `requested_by` is the member or admin who asked; `None` for an
+/// operator at the command line.
 pub async fn request_verification(
     db: &impl ConnectionTrait,
     user_id: i64,
-    requested_by: i64,
+    requested_by: impl Into<Option<i64>>,
     trigger: CheckTrigger,
     cooldown: Duration,
     now: DateTime<Utc>,
@@ -55,7 +56,7 @@ pub async fn request_verification(
         id: Set(secrets::random_id()),
         kind: Set(VERIFY_MEMBERSHIP.to_owned()),
         user_id: Set(user_id),
-        requested_by: Set(Some(requested_by)),
+        requested_by: Set(requested_by.into()),
         trigger: Set(trigger.as_str().to_owned()),
         status: Set("queued".to_owned()),
         result: Set(None),
@@ -125,6 +126,21 @@ pub async fn mark_finished(
         .filter(job_request::Column::Id.eq(id))
         .exec(db)
         .await?;
+    Ok(())
+}
+
+/// Pushes the job of a new request. If the queue refuses it, the request is closed as
+/// `queue_unavailable` (so the member is not left with an open request nobody runs) and
+/// [`crate::Error::Queue`] says why.
+pub async fn push(
+    db: &impl ConnectionTrait,
+    queue: &JobQueue,
+    r: &job_request::Model,
+) -> Result<()> {
+    if let Err(e) = queue.push(job_for(r)).await {
+        mark_finished(db, &r.id, Err("queue_unavailable")).await?;
+        return Err(crate::Error::Queue(e.to_string()));
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Domain logic shared by the api and the worker: configuration, storage use cases, the Patreon
 //! client and the membership rule. No HTTP server and no queue wiring here.
 
+pub mod admins;
 pub mod auth_events;
 pub mod config;
 pub mod crypto;

@@ -33,6 +33,9 @@ pub struct Model {
     pub token_refresh_lease_until: Option<DateTimeUtc>,
     /// The Patreon link is dead (revoked or `invalid_grant`): a fresh sign-in is needed.
     pub needs_relogin: bool,
+    /// The admin role as granted in the database (`worker admins grant`); members listed in
+    /// `ADMIN_PATREON_IDS` are admins whatever this says (`domain::admins::is_admin`).
+    pub is_admin: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

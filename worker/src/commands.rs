@@ -11,7 +11,9 @@ use sea_orm::DatabaseConnection;
 use crate::WorkerCtx;
 
 pub const USAGE: &str = "usage: worker [run | sweep --now | purge | rotate-keys | \
-     verify <patreon user id> | webhook register <https uri> | webhook status | webhook enable <id>]";
+     verify <patreon user id> | webhook register <https uri> | webhook status | webhook enable <id> | \
+     users list|show|recheck | admins grant|revoke|list | dead-jobs list|retry | \
+     sessions revoke <patreon user id>] (`worker users` shows the member commands' usage)";
 
 /// Runs the command named by `args` (the program's arguments without its name).
 pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()> {
@@ -24,7 +26,12 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
     let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
         .await
         .context("cannot open the database at DATABASE_URL")?;
-    match args.first().map(String::as_str).unwrap_or("run") {
+    let command = args.first().map(String::as_str).unwrap_or("run");
+    if crate::admin_commands::COMMANDS.contains(&command) {
+        let ctx = context(settings, db).await?;
+        return crate::admin_commands::run(&ctx, args, &mut std::io::stdout()).await;
+    }
+    match command {
         "run" => run(context(settings, db).await?).await,
         "purge" => {
             let now = chrono::Utc::now();

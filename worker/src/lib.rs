@@ -1,5 +1,6 @@
 //! The worker: runs background jobs from the queue (Redis, or the embedded SQLite queue).
 
+pub mod admin_commands;
 pub mod commands;
 pub mod http;
 pub mod jobs;

@@ -1,4 +1,5 @@
-//! Admin endpoints (members listed in `ADMIN_PATREON_IDS`): jobs that gave up, and retrying them.
+//! Admin endpoints (members with the admin role, `domain::admins`): jobs that gave up, and
+//! retrying them.
 
 use chrono::{DateTime, Utc};
 use domain::dead_letters::{self, DeadJobRef};
@@ -96,7 +97,7 @@ operation_errors!(RetryDeadError {
 });
 
 pub(crate) fn require_admin(principal: &Principal, state: &AppState) -> Result<(), ApiError> {
-    if state.settings.is_admin(&principal.user.patreon_id) {
+    if domain::admins::is_admin(&principal.user, &state.settings.admin_patreon_ids) {
         return Ok(());
     }
     Err(ApiError::new(

@@ -72,7 +72,7 @@ impl MemberSummary {
     fn new(u: user::Model, state: &AppState, now: DateTime<Utc>) -> Self {
         Self {
             is_paid_member: members::is_paid_member(&u, state.settings.stale_after, now),
-            is_admin: state.settings.is_admin(&u.patreon_id),
+            is_admin: domain::admins::is_admin(&u, &state.settings.admin_patreon_ids),
             id: u.id,
             patreon_id: u.patreon_id,
             name: u.full_name,
@@ -255,9 +255,8 @@ impl AdminMembersApi {
             Requested::AlreadyOpen(row) => return Ok(accepted(row)),
             Requested::TooSoon(wait) => return Ok(too_soon(wait)),
         };
-        if let Err(e) = state.jobs.push(job_requests::job_for(&row)).await {
+        if let Err(e) = job_requests::push(&state.db, &state.jobs, &row).await {
             tracing::error!(error = %e, "cannot queue an admin recheck");
-            job_requests::mark_finished(&state.db, &row.id, Err("queue_unavailable")).await?;
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue_unavailable",

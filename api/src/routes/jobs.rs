@@ -155,7 +155,7 @@ impl JobsApi {
         #[oai(validator(max_length = 64))] id: Path<String>,
     ) -> Result<Json<JobStatus>, JobStatusError> {
         let user = &auth.principal().user;
-        let is_admin = state.settings.is_admin(&user.patreon_id);
+        let is_admin = domain::admins::is_admin(user, &state.settings.admin_patreon_ids);
         match job_requests::find(&state.db, &id).await? {
             Some(job)
                 if job.user_id == user.id || job.requested_by == Some(user.id) || is_admin =>

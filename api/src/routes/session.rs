@@ -66,7 +66,7 @@ impl Me {
             is_paid_member: domain::members::is_paid_member(u, settings.stale_after, now),
             membership_tier: u.tier_title.clone(),
             is_team_member: settings.team_patreon_ids.contains(&u.patreon_id),
-            is_admin: settings.is_admin(&u.patreon_id),
+            is_admin: domain::admins::is_admin(u, &settings.admin_patreon_ids),
             last_checked: u.last_checked,
             needs_relogin: u.needs_relogin,
             session_expires_at: s.expires_at,

@@ -119,3 +119,91 @@ async fn an_admin_retries_a_recheck_that_gave_up(app: TestApp) {
     assert_eq!(job["attempts"], 1, "a retry starts a fresh count");
     assert_eq!(dead_jobs(&app, &admin_jwt).await.1, json!([]));
 }
+
+/// Polls `GET path` with `jwt` until it answers `expected`; fails after two seconds. The api
+/// caches sessions for a minute here, so only the change's notification can make it answer.
+async fn answers_soon(app: &TestApp, path: &str, jwt: &str, expected: StatusCode) {
+    let started = std::time::Instant::now();
+    loop {
+        let response = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(jwt)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{path} still answers {} instead of {expected}",
+            response.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+async fn is_admin(app: &TestApp, jwt: &str) -> Value {
+    let me: Value = app.me_bearer(jwt).await.json().await.unwrap();
+    me["isAdmin"].clone()
+}
+
+fn long_cache() -> Options {
+    Options::default().with("AUTH_CACHE_TTL_MS", "60000")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_admin_role_takes_effect_through_the_auth_cache_on_sqlite() {
+    the_stored_admin_role_takes_effect_through_the_auth_cache(
+        TestApp::spawn_with(Backend::Sqlite, long_cache()).await,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_admin_role_takes_effect_through_the_auth_cache_on_postgres() {
+    if let Some(app) = TestApp::spawn_if_postgres_with(long_cache()).await {
+        the_stored_admin_role_takes_effect_through_the_auth_cache(app).await;
+    }
+}
+
+/// What `worker admins grant|revoke` and `worker sessions revoke` do, seen by an api that has
+/// the member's session cached.
+async fn the_stored_admin_role_takes_effect_through_the_auth_cache(app: TestApp) {
+    let id = app.active_patron("8811");
+    let jwt = app.sign_in(&id).await.jwt;
+    assert_eq!(dead_jobs(&app, &jwt).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(is_admin(&app, &jwt).await, false);
+    let member = domain::users::find_by_patreon_id(&app.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert!(domain::admins::grant(&app.db, &member).await.unwrap());
+    answers_soon(&app, "/api/admin/dead-jobs", &jwt, StatusCode::OK).await;
+    assert_eq!(is_admin(&app, &jwt).await, true);
+    let page = app
+        .client
+        .get(app.url("/admin"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the dashboard opens too");
+
+    let bootstrap = &app.settings.admin_patreon_ids;
+    assert!(
+        domain::admins::revoke(&app.db, &member, bootstrap)
+            .await
+            .unwrap()
+    );
+    answers_soon(&app, "/api/admin/dead-jobs", &jwt, StatusCode::FORBIDDEN).await;
+    assert_eq!(is_admin(&app, &jwt).await, false);
+
+    let ended = domain::sessions::revoke_all_for_user(&app.db, member.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    answers_soon(&app, "/api/auth/me", &jwt, StatusCode::UNAUTHORIZED).await;
+}

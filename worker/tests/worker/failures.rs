@@ -35,6 +35,7 @@ async fn slow_patreon_world(
         schedule: NO_TICKS,
         redis_url: Some(redis_url),
         lost_after_secs,
+        ..Options::default()
     })
     .await;
     members(&w, first, count).await;

@@ -29,6 +29,8 @@ pub struct Options {
     /// Use this Redis (with a fresh key prefix) instead of the embedded queue.
     pub redis_url: Option<String>,
     pub lost_after_secs: u32,
+    /// `ADMIN_PATREON_IDS`.
+    pub admin_patreon_ids: &'static str,
 }
 
 impl Default for Options {
@@ -38,6 +40,7 @@ impl Default for Options {
             schedule: domain::schedule::DEFAULT_VERIFY_SCHEDULE,
             redis_url: None,
             lost_after_secs: 600,
+            admin_patreon_ids: "",
         }
     }
 }
@@ -83,6 +86,7 @@ impl World {
             schedule,
             redis_url,
             lost_after_secs,
+            admin_patreon_ids,
         } = options;
         let mock = MockPatreon::start(MockConfig {
             campaign_id: CAMPAIGN.into(),
@@ -115,6 +119,7 @@ impl World {
             ("FRONTEND_URL", "https://app.example.com".into()),
             ("VERIFY_SCHEDULE", schedule.into()),
             ("JOB_LOST_AFTER_SECS", lost_after_secs.to_string()),
+            ("ADMIN_PATREON_IDS", admin_patreon_ids.into()),
         ]);
         if let Some(url) = redis_url {
             vars.insert("REDIS_URL", url);

@@ -1,0 +1,247 @@
+//! `worker users list|show|recheck`: the admin dashboard's member views and "Recheck now".
+
+use std::{io::Write, time::Duration};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use domain::{
+    admins,
+    job_requests::{self, Requested},
+    members::{self, MemberQuery, MemberSort, StatusFilter},
+    membership_checks::CheckTrigger,
+};
+use entity::{job_request, membership_check, user};
+
+use super::{member, named, table, when, yes_no};
+use crate::WorkerCtx;
+
+/// How long `users recheck --wait` waits for the outcome. A recheck waits for the member's
+/// running check and Patreon's rate budget, so allow for both, but do not hang a terminal.
+pub const RECHECK_WAIT_LIMIT: Duration = Duration::from_secs(60);
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 1000;
+/// Checks shown by `users show`.
+const HISTORY: u64 = 20;
+
+/// `users list [--search TEXT] [--status active|inactive|needs-relogin] [--limit N]`.
+pub async fn list(ctx: &WorkerCtx, flags: &[&str], out: &mut impl Write) -> anyhow::Result<()> {
+    let query = parse_list_flags(flags)?;
+    let now = Utc::now();
+    let stale_after = ctx.settings.stale_after;
+    let (total, page) = members::list(&ctx.db, &query, stale_after, now).await?;
+    if page.is_empty() {
+        writeln!(out, "no members match")?;
+        return Ok(());
+    }
+    let bootstrap = &ctx.settings.admin_patreon_ids;
+    let rows: Vec<Vec<String>> = page
+        .iter()
+        .map(|u| {
+            vec![
+                u.patreon_id.clone(),
+                u.full_name.clone().unwrap_or_default(),
+                u.email.clone().unwrap_or_default(),
+                yes_no(members::is_paid_member(u, stale_after, now)).to_owned(),
+                when(u.last_checked),
+                yes_no(admins::is_admin(u, bootstrap)).to_owned(),
+            ]
+        })
+        .collect();
+    let header = [
+        "PATREON ID",
+        "NAME",
+        "EMAIL",
+        "ACCESS",
+        "LAST CHECKED",
+        "ADMIN",
+    ];
+    table::write(out, &header, &rows)?;
+    writeln!(out, "{} of {total} member(s)", page.len())?;
+    Ok(())
+}
+
+fn parse_list_flags(flags: &[&str]) -> anyhow::Result<MemberQuery> {
+    let mut query = MemberQuery {
+        sort: MemberSort::Name,
+        limit: DEFAULT_LIMIT,
+        ..MemberQuery::default()
+    };
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        let mut value = || {
+            flags
+                .next()
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match *flag {
+            "--search" => query.search = Some(value()?.to_string()),
+            "--status" => {
+                query.status = Some(match *value()? {
+                    "active" => StatusFilter::Paying,
+                    "inactive" => StatusFilter::NotPaying,
+                    "needs-relogin" => StatusFilter::NeedsRelogin,
+                    other => bail!("--status {other:?}: use active, inactive or needs-relogin"),
+                })
+            }
+            "--limit" => {
+                let raw = value()?;
+                query.limit = raw
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .with_context(|| format!("--limit {raw:?}: a number from 1 to {MAX_LIMIT}"))?;
+            }
+            other => bail!("unknown option {other:?}; {}", super::USAGE),
+        }
+    }
+    Ok(query)
+}
+
+/// `users show <patreon id>`: the member's fields and their recent checks.
+pub async fn show(ctx: &WorkerCtx, patreon_id: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    let u = member(&ctx.db, patreon_id).await?;
+    let now = Utc::now();
+    let text = |v: &Option<String>| v.as_deref().map_or_else(String::new, table::printable);
+    let fields = [
+        ("patreon id", u.patreon_id.clone()),
+        ("name", text(&u.full_name)),
+        ("email", text(&u.email)),
+        ("tier", text(&u.tier_title)),
+        ("patron status", text(&u.patron_status)),
+        ("last charge", last_charge(&u)),
+        ("entitled", format!("{} cents", u.entitled_amount_cents)),
+        ("rule granted", yes_no(u.membership_active).to_owned()),
+        (
+            "paid access now",
+            yes_no(members::is_paid_member(&u, ctx.settings.stale_after, now)).to_owned(),
+        ),
+        ("last checked", when(u.last_checked)),
+        ("needs relogin", yes_no(u.needs_relogin).to_owned()),
+        ("admin", admin_role(&u, ctx)),
+        ("first sign-in", when(Some(u.created_at))),
+    ];
+    for (name, value) in fields {
+        writeln!(out, "{:<16} {value}", format!("{name}:"))?;
+    }
+    let checks = members::history(&ctx.db, u.id, HISTORY).await?;
+    writeln!(out)?;
+    if checks.is_empty() {
+        writeln!(out, "no checks recorded")?;
+        return Ok(());
+    }
+    writeln!(out, "recent checks, newest first:")?;
+    let rows: Vec<Vec<String>> = checks.iter().map(check_row).collect();
+    let header = ["WHEN", "TRIGGER", "OUTCOME", "ACCESS", "REASON", "ERROR"];
+    table::write(out, &header, &rows)?;
+    Ok(())
+}
+
+fn last_charge(u: &user::Model) -> String {
+    match (&u.last_charge_status, u.last_charge_date) {
+        (Some(status), date) => format!("{status} on {}", when(date)),
+        (None, _) => String::new(),
+    }
+}
+
+fn admin_role(u: &user::Model, ctx: &WorkerCtx) -> String {
+    let by_config = ctx.settings.admin_patreon_ids.contains(&u.patreon_id);
+    match (u.is_admin, by_config) {
+        (true, true) => "yes (database, ADMIN_PATREON_IDS)",
+        (true, false) => "yes (database)",
+        (false, true) => "yes (ADMIN_PATREON_IDS)",
+        (false, false) => "no",
+    }
+    .to_owned()
+}
+
+fn check_row(c: &membership_check::Model) -> Vec<String> {
+    let access = |a: Option<bool>| a.map_or("-", yes_no);
+    let change = match (c.old_active, c.new_active) {
+        (None, None) => String::new(),
+        (old, new) if old == new => access(new).to_owned(),
+        (old, new) => format!("{} -> {}", access(old), access(new)),
+    };
+    vec![
+        when(Some(c.checked_at)),
+        c.trigger.clone(),
+        c.outcome.clone(),
+        change,
+        c.access_reason.clone().unwrap_or_default(),
+        c.error.clone().unwrap_or_default(),
+    ]
+}
+
+/// `users recheck <patreon id> [--wait]`: queues a check as the dashboard's "Recheck now" does,
+/// and with `wait` follows it until it ends or `wait` passes.
+pub async fn recheck(
+    ctx: &WorkerCtx,
+    patreon_id: &str,
+    wait: Option<Duration>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let u = member(&ctx.db, patreon_id).await?;
+    let requested = job_requests::request_verification(
+        &ctx.db,
+        u.id,
+        None,
+        CheckTrigger::Admin,
+        chrono::Duration::zero(),
+        Utc::now(),
+    )
+    .await?;
+    let job = match requested {
+        Requested::New(job) => {
+            job_requests::push(&ctx.db, &ctx.queue, &job)
+                .await
+                .context("cannot queue the recheck; nothing was queued")?;
+            writeln!(out, "queued recheck {} of {}", job.id, named(&u))?;
+            job
+        }
+        Requested::AlreadyOpen(job) => {
+            let (id, status) = (&job.id, &job.status);
+            writeln!(out, "recheck {id} of {} is already {status}", named(&u))?;
+            job
+        }
+        Requested::TooSoon(left) => bail!(
+            "the last check of {} finished in the future by this clock; retry in {}s",
+            named(&u),
+            left.num_seconds() + 1
+        ),
+    };
+    let Some(limit) = wait else {
+        return Ok(());
+    };
+    let done = wait_for(ctx, &job.id, limit).await?;
+    if done.status != "succeeded" {
+        let error = done.error.as_deref().unwrap_or("unknown error");
+        bail!("recheck {} failed: {error}", job.id);
+    }
+    let result = done.result.as_deref().unwrap_or("done");
+    writeln!(out, "recheck {} succeeded: {result}", job.id)?;
+    Ok(())
+}
+
+/// Polls request `id` until it finishes, for at most `limit`.
+async fn wait_for(
+    ctx: &WorkerCtx,
+    id: &str,
+    limit: Duration,
+) -> anyhow::Result<job_request::Model> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let job = job_requests::find(&ctx.db, id)
+            .await?
+            .with_context(|| format!("recheck {id} disappeared"))?;
+        if job.finished_at.is_some() {
+            return Ok(job);
+        }
+        if started.elapsed() >= limit {
+            bail!(
+                "recheck {id} is still {} after {limit:?}; it runs when a worker (`worker run`) \
+                 takes it",
+                job.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
