@@ -1,6 +1,7 @@
 //! The worker: runs background jobs from the queue (Redis, or the embedded SQLite queue).
 
 pub mod commands;
+pub mod data_rights_commands;
 pub mod http;
 pub mod jobs;
 pub mod reconciler;

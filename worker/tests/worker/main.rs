@@ -1,6 +1,7 @@
 //! The worker's tests: sweeps end to end on a fresh database and queue per test, with the
 //! Patreon mock over HTTP.
 
+mod data_rights;
 mod failures;
 mod helpers;
 mod jobs;
