@@ -4,9 +4,9 @@
 use poem_openapi::OpenApiService;
 
 use crate::routes::{
-    admin::AdminApi, admin_members::AdminMembersApi, admin_page::AdminPage,
-    admin_sweeps::AdminSweepsApi, auth::AuthApi, demo_page::DemoPage, health::HealthApi,
-    jobs::JobsApi, session::SessionApi,
+    admin::AdminApi, admin_data_rights::AdminDataRightsApi, admin_members::AdminMembersApi,
+    admin_page::AdminPage, admin_sweeps::AdminSweepsApi, auth::AuthApi, demo_page::DemoPage,
+    health::HealthApi, jobs::JobsApi, session::SessionApi,
 };
 
 pub type Apis = (
@@ -15,6 +15,7 @@ pub type Apis = (
     JobsApi,
     AdminApi,
     AdminMembersApi,
+    AdminDataRightsApi,
     AdminSweepsApi,
     HealthApi,
     DemoPage,
@@ -32,6 +33,7 @@ pub fn spec_service() -> OpenApiService<Apis, ()> {
             JobsApi,
             AdminApi,
             AdminMembersApi,
+            AdminDataRightsApi,
             AdminSweepsApi,
             HealthApi,
             DemoPage,

@@ -28,6 +28,8 @@ pub enum Error {
     AdminByConfig(String),
     #[error("no such user")]
     UnknownUser,
+    #[error("a check of this member is under way; try again in a few seconds")]
+    MemberBusy,
     #[error("the job queue refused the job: {0}")]
     Queue(String),
 }

@@ -12,6 +12,12 @@ use sea_orm::{
 
 use crate::{Result, secrets};
 
+/// The lease every change to one member's membership runs under (checks, webhook deliveries,
+/// erasure).
+pub fn member_key(user_id: i64) -> String {
+    format!("verify:{user_id}")
+}
+
 /// A lease this process holds. Let go with [`release`]; if the process dies it simply expires.
 #[derive(Debug)]
 pub struct Lease {

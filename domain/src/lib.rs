@@ -5,6 +5,7 @@ pub mod admins;
 pub mod auth_events;
 pub mod config;
 pub mod crypto;
+pub mod data_rights;
 pub mod db;
 pub mod dead_letters;
 mod error;

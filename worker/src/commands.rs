@@ -13,7 +13,9 @@ use crate::WorkerCtx;
 pub const USAGE: &str = "usage: worker [run | sweep --now | purge | rotate-keys | \
      verify <patreon user id> | webhook register <https uri> | webhook status | webhook enable <id> | \
      users list|show|recheck | admins grant|revoke|list | dead-jobs list|retry | \
-     sessions revoke <patreon user id>] (`worker users` shows the member commands' usage)";
+     sessions revoke <patreon user id> | \
+     members export <patreon user id> [--out FILE] | members erase <patreon user id> --yes] \
+     (`worker users` shows the member commands' usage)";
 
 /// Runs the command named by `args` (the program's arguments without its name).
 pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()> {
@@ -64,6 +66,10 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
         "verify" => {
             let patreon_id = args.get(1).context(USAGE)?;
             verify(&context(settings, db).await?, patreon_id).await
+        }
+        "members" => {
+            let mut stdout = std::io::stdout();
+            crate::data_rights_commands::run(&db, &args[1..], &mut stdout).await
         }
         other => anyhow::bail!("unknown command {other:?}; {USAGE}"),
     }

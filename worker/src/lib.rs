@@ -2,6 +2,7 @@
 
 pub mod admin_commands;
 pub mod commands;
+pub mod data_rights_commands;
 pub mod http;
 pub mod jobs;
 pub mod reconciler;

@@ -21,7 +21,7 @@ pub(crate) const BUSY_RETRY: Duration = Duration::from_secs(5);
 
 /// The lease every change to one member's membership runs under (checks, webhook deliveries).
 pub(crate) fn lease_key(user_id: i64) -> String {
-    format!("verify:{user_id}")
+    leases::member_key(user_id)
 }
 
 use crate::{WorkerCtx, jobs::Ran};
@@ -160,6 +160,11 @@ async fn run_leased(
         return Ok(Ran::Retrying);
     }
     tracker.finish(&ctx.db, &outcome).await?;
+    if let Err(domain::Error::UnknownUser) = outcome {
+        // Erased since the job was queued: nothing to check, and nobody to recreate.
+        tracing::info!(user_id, "member no longer exists; check skipped");
+        return Ok(Ran::Done);
+    }
     match outcome {
         Ok(_) => Ok(Ran::Done),
         // Recorded above; the queue must not retry on its own.

@@ -17,6 +17,7 @@ use poem_openapi::{
 use super::{
     ApiTags,
     admin::require_admin,
+    admin_data_rights::{self, EraseError, ErasureReportOut},
     jobs::{RecheckResponse, accepted, too_soon},
 };
 use crate::{
@@ -265,6 +266,19 @@ impl AdminMembersApi {
             .into());
         }
         Ok(accepted(row))
+    }
+
+    /// Erase a member: their row (with their Patreon tokens), sessions, checks, rechecks, sweep
+    /// items and webhook deliveries, in one transaction. Their tokens stop working at once.
+    #[oai(path = "/api/admin/members/:id", method = "delete")]
+    async fn erase(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: MemberAuth,
+        id: Path<i64>,
+    ) -> Result<Json<ErasureReportOut>, EraseError> {
+        admin_data_rights::erase(&state, req, auth.principal(), id.0).await
     }
 }
 

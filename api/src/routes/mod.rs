@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod admin_data_rights;
 pub mod admin_members;
 pub mod admin_page;
 pub mod admin_sweeps;

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const SECRET: &str = "webhook-secret-from-patreon-0123";
+pub(crate) const SECRET: &str = "webhook-secret-from-patreon-0123";
 
-fn with_webhooks() -> Options {
+pub(crate) fn with_webhooks() -> Options {
     Options::default().with("PATREON_WEBHOOK_SECRET", SECRET)
 }
 
@@ -23,7 +23,7 @@ fn sign(body: &[u8]) -> String {
 
 /// The member document Patreon would send for `patreon_id` now: the mock's own rendering of
 /// `/members/{id}` with the creator token.
-async fn member_document(app: &TestApp, patreon_id: &str, campaign: &str) -> String {
+pub(crate) async fn member_document(app: &TestApp, patreon_id: &str, campaign: &str) -> String {
     let member = member_id_for(patreon_id, campaign);
     let url = format!(
         "{}/api/oauth2/v2/members/{member}?include=user,campaign,currently_entitled_tiers\
@@ -57,7 +57,7 @@ async fn deliver(app: &TestApp, trigger: &str, body: &str, signature: Option<&st
     request.send().await.unwrap().status()
 }
 
-async fn deliver_signed(app: &TestApp, trigger: &str, body: &str) -> StatusCode {
+pub(crate) async fn deliver_signed(app: &TestApp, trigger: &str, body: &str) -> StatusCode {
     deliver(app, trigger, body, Some(&sign(body.as_bytes()))).await
 }
 

@@ -2,6 +2,7 @@
 //! Patreon mock over HTTP.
 
 mod admin_commands;
+mod data_rights;
 mod failures;
 mod helpers;
 mod jobs;

@@ -855,7 +855,76 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase a member: their row (with their Patreon tokens), sessions, checks, rechecks, sweep
+         *     items and webhook deliveries, in one transaction. Their tokens stop working at once.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErasureReportOut"];
+                    };
+                };
+                /** @description Not signed in. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not an admin, or a cookie request without `X-Requested-With` from our origin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such member; nothing changed. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A check of this member is under way; nothing changed. Try again in a few seconds. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -952,6 +1021,87 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/members/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Everything stored about a member, as a JSON download. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /**
+                 * @description Everything stored about the member, without secrets: `format_version`, `exported_at`,
+                 *     `member` (profile and membership; whether Patreon tokens are stored, never the tokens),
+                 *     `sessions`, `handoff_codes`, `membership_checks`, `rechecks`,
+                 *     `rechecks_requested_for_others`, `sweep_items` and `webhook_events` (with the member's
+                 *     attributes as Patreon sent them). Served as the attachment `member-<patreon id>.json`.
+                 */
+                200: {
+                    headers: {
+                        "CONTENT-DISPOSITION": string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": unknown;
+                    };
+                };
+                /** @description Not signed in. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Not an admin. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such member. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1328,6 +1478,31 @@ export interface components {
             sweepId: number;
             /** Format: int64 */
             userId: number;
+        };
+        /**
+         * ErasureReportOut
+         * @description Rows removed, by table.
+         */
+        ErasureReportOut: {
+            /** Format: uint64 */
+            users: number;
+            /** Format: uint64 */
+            sessions: number;
+            /** Format: uint64 */
+            handoffCodes: number;
+            /** Format: uint64 */
+            membershipChecks: number;
+            /** Format: uint64 */
+            jobRequests: number;
+            /** Format: uint64 */
+            sweepItems: number;
+            /** Format: uint64 */
+            webhookEvents: number;
+            /**
+             * Format: uint64
+             * @description Rechecks of other members this member asked for as an admin: kept, requester forgotten.
+             */
+            requestsForOthersUnlinked: number;
         };
         /**
          * ErrorBody

@@ -1,0 +1,101 @@
+//! `worker members export|erase`: an operator answering a member's data request.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use domain::data_rights;
+use entity::user;
+use sea_orm::DatabaseConnection;
+
+pub const USAGE: &str =
+    "usage: worker members [export <patreon user id> [--out FILE] | erase <patreon user id> --yes]";
+
+/// Runs `worker members <args>`, writing what the operator reads to `out`.
+pub async fn run(
+    db: &DatabaseConnection,
+    args: &[String],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["export", patreon_id] => export(db, patreon_id, None, out).await,
+        ["export", patreon_id, "--out", file] => {
+            export(db, patreon_id, Some(Path::new(file)), out).await
+        }
+        ["erase", patreon_id] => erase(db, patreon_id, false, out).await,
+        ["erase", patreon_id, "--yes"] => erase(db, patreon_id, true, out).await,
+        _ => bail!("{USAGE}"),
+    }
+}
+
+async fn member(db: &DatabaseConnection, patreon_id: &str) -> anyhow::Result<user::Model> {
+    domain::users::find_by_patreon_id(db, patreon_id)
+        .await?
+        .with_context(|| format!("no member with Patreon id {patreon_id}"))
+}
+
+/// Writes the member's export as JSON to `file`, or to `out`.
+async fn export(
+    db: &DatabaseConnection,
+    patreon_id: &str,
+    file: Option<&Path>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let member = member(db, patreon_id).await?;
+    let export = data_rights::export(db, member.id).await?;
+    let mut json = serde_json::to_string_pretty(&export)?;
+    json.push('\n');
+    match file {
+        None => out.write_all(json.as_bytes())?,
+        Some(path) => {
+            write_private(path, json.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            writeln!(
+                out,
+                "wrote everything stored about {patreon_id} to {}",
+                path.display()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Personal data: readable by the operator only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// Erases the member with `--yes`; without it, shows what would go and changes nothing.
+async fn erase(
+    db: &DatabaseConnection,
+    patreon_id: &str,
+    confirmed: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let member = member(db, patreon_id).await?;
+    if !confirmed {
+        let plan = data_rights::preview(db, member.id).await?;
+        writeln!(out, "erasing member {patreon_id} would delete:")?;
+        for (table, rows) in plan.rows() {
+            writeln!(out, "  {table}: {rows}")?;
+        }
+        bail!("nothing was erased; run `worker members erase {patreon_id} --yes` to erase");
+    }
+    let report = match data_rights::erase(db, member.id).await {
+        Err(domain::Error::MemberBusy) => {
+            bail!("a check of member {patreon_id} is under way; nothing was erased, try again")
+        }
+        other => other?,
+    };
+    tracing::info!(patreon_id, "member erased by an operator");
+    writeln!(out, "erased member {patreon_id}:")?;
+    for (table, rows) in report.rows() {
+        writeln!(out, "  {table}: {rows}")?;
+    }
+    Ok(())
+}

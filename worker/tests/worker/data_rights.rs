@@ -1,0 +1,183 @@
+//! `worker members export|erase`, and jobs still queued for a member who was erased.
+
+use apalis::prelude::Data;
+use domain::{
+    job_requests::{self, Requested},
+    jobs::Job,
+    membership_checks::CheckTrigger,
+};
+use entity::{job_lease, job_request, membership_check, session, user};
+use patreon_mock::MockUser;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::Value;
+use test_support::{Backend, postgres_enabled};
+use worker::data_rights_commands::run;
+
+use crate::helpers::*;
+
+/// Runs `worker members <args>`; returns what it printed and whether it succeeded.
+async fn members(w: &World, args: &[&str]) -> (String, anyhow::Result<()>) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let mut out = Vec::new();
+    let result = run(&w.ctx.db, &args, &mut out).await;
+    (String::from_utf8(out).unwrap(), result)
+}
+
+/// Rows in the tables a member's data lives in, whoever they are about.
+async fn counts(w: &World) -> [u64; 4] {
+    let db = &w.ctx.db;
+    [
+        user::Entity::find().count(db).await.unwrap(),
+        session::Entity::find().count(db).await.unwrap(),
+        membership_check::Entity::find().count(db).await.unwrap(),
+        job_request::Entity::find().count(db).await.unwrap(),
+    ]
+}
+
+async fn user_exists(w: &World, patreon_id: &str) -> bool {
+    domain::users::find_by_patreon_id(&w.ctx.db, patreon_id)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+async fn recheck_request(w: &World, user_id: i64) -> job_request::Model {
+    let requested = job_requests::request_verification(
+        &w.ctx.db,
+        user_id,
+        user_id,
+        CheckTrigger::Member,
+        chrono::Duration::zero(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let Requested::New(request) = requested else {
+        panic!("a new request")
+    };
+    request
+}
+
+async fn the_commands_export_and_erase_a_member(backend: Backend) {
+    let w = World::new(backend).await;
+    let member = w.signed_in(MockUser::active_patron("7701", CAMPAIGN)).await;
+    w.signed_in(MockUser::active_patron("7702", CAMPAIGN)).await;
+    recheck_request(&w, member).await;
+
+    let (printed, result) = members(&w, &["export", "7701"]).await;
+    result.unwrap();
+    let export: Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(export["member"]["patreon_id"], "7701");
+    assert_eq!(export["rechecks"].as_array().unwrap().len(), 1);
+    assert!(
+        !printed.contains("v1:k1:"),
+        "no token ciphertext in the export"
+    );
+
+    let file = std::env::temp_dir().join(format!("member-{}.json", domain::secrets::random_id()));
+    let path = file.to_str().unwrap();
+    let (printed, result) = members(&w, &["export", "7701", "--out", path]).await;
+    result.unwrap();
+    assert!(printed.contains(path), "{printed}");
+    let written: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written["member"]["patreon_id"], "7701");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "readable by the operator only");
+    }
+    std::fs::remove_file(&file).unwrap();
+
+    // Without --yes: what would go, and nothing goes.
+    let before = counts(&w).await;
+    let (printed, result) = members(&w, &["erase", "7701"]).await;
+    let refusal = result.unwrap_err().to_string();
+    assert!(refusal.contains("--yes"), "{refusal}");
+    assert!(printed.contains("would delete"), "{printed}");
+    assert!(
+        printed.contains("users: 1") && printed.contains("job_requests: 1"),
+        "{printed}"
+    );
+    assert_eq!(counts(&w).await, before, "nothing changed");
+
+    let (printed, result) = members(&w, &["erase", "7701", "--yes"]).await;
+    result.unwrap();
+    assert!(printed.contains("erased member 7701"), "{printed}");
+    assert!(!user_exists(&w, "7701").await);
+    assert!(user_exists(&w, "7702").await, "the other member stays");
+    let left = membership_check::Entity::find()
+        .filter(membership_check::Column::UserId.eq(member))
+        .count(&w.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+
+    let (_, again) = members(&w, &["erase", "7701", "--yes"]).await;
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("no member with Patreon id 7701")
+    );
+    let (_, bad) = members(&w, &["erase"]).await;
+    assert!(bad.unwrap_err().to_string().starts_with("usage:"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_export_and_erase_a_member_on_sqlite() {
+    the_commands_export_and_erase_a_member(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_export_and_erase_a_member_on_postgres() {
+    if postgres_enabled() {
+        the_commands_export_and_erase_a_member(Backend::Postgres).await;
+    }
+}
+
+async fn jobs_queued_for_an_erased_member_finish_as_no_ops(backend: Backend) {
+    let w = World::new(backend).await;
+    let member = w.signed_in(MockUser::active_patron("7711", CAMPAIGN)).await;
+    let request = recheck_request(&w, member).await;
+    domain::data_rights::erase(&w.ctx.db, member).await.unwrap();
+    w.mock.reset_stats();
+
+    let ctx = Data::new(w.ctx.clone());
+    let queued = [
+        job_requests::job_for(&request),
+        Job::VerifyMembership {
+            user_id: member,
+            trigger: CheckTrigger::Webhook,
+            request_id: None,
+            sweep_id: None,
+        },
+        Job::RefreshToken {
+            user_id: member,
+            attempt: 0,
+        },
+    ];
+    for job in queued {
+        let kind = job.kind();
+        worker::jobs::handle(job, ctx.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{kind} failed for an erased member: {e}"));
+    }
+    assert!(!user_exists(&w, "7711").await, "nobody recreated");
+    assert_eq!(counts(&w).await, [0, 0, 0, 0]);
+    let leases = job_lease::Entity::find().count(&w.ctx.db).await.unwrap();
+    assert_eq!(leases, 0, "no lease left behind");
+    assert_eq!(w.mock.stats().identity_calls, 0, "Patreon was not asked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_queued_for_an_erased_member_finish_as_no_ops_on_sqlite() {
+    jobs_queued_for_an_erased_member_finish_as_no_ops(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_queued_for_an_erased_member_finish_as_no_ops_on_postgres() {
+    if postgres_enabled() {
+        jobs_queued_for_an_erased_member_finish_as_no_ops(Backend::Postgres).await;
+    }
+}
