@@ -33,6 +33,13 @@ pub struct Model {
     pub token_refresh_lease_until: Option<DateTimeUtc>,
     /// The Patreon link is dead (revoked or `invalid_grant`): a fresh sign-in is needed.
     pub needs_relogin: bool,
+    /// When `worker import-profiles` first created this row from the old app's profiles. Until a
+    /// first successful check, its imported paid flag counts from this time ([`Self::last_checked`]
+    /// stays unset: nothing here came from Patreon).
+    pub imported_at: Option<DateTimeUtc>,
+    /// The old app's team flag, kept for admins to see. It grants nothing: roles come from
+    /// `ADMIN_PATREON_IDS` and `TEAM_PATREON_IDS`.
+    pub imported_team: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

@@ -10,6 +10,7 @@ mod m20261128_000005_add_job_request_attempts;
 mod m20261128_000006_create_sweeps;
 mod m20261128_000007_create_job_leases;
 mod m20261128_000008_create_webhook_events;
+mod m20261128_000010_add_user_import_columns;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_create_sweeps::Migration),
             Box::new(m20261128_000007_create_job_leases::Migration),
             Box::new(m20261128_000008_create_webhook_events::Migration),
+            Box::new(m20261128_000010_add_user_import_columns::Migration),
         ]
     }
 }
