@@ -2,6 +2,7 @@
 
 pub mod commands;
 pub mod http;
+pub mod import_command;
 pub mod jobs;
 pub mod reconciler;
 pub mod refresh;

@@ -3,6 +3,7 @@
 
 mod failures;
 mod helpers;
+mod import_profiles;
 mod jobs;
 mod sweeps;
 mod webhook_commands;
