@@ -2,7 +2,7 @@
 //! malformed rows reported and imported paid access bounded by `STALE_AFTER_DAYS`.
 
 use domain::{
-    members::is_paid_member,
+    members::{self, MemberQuery, StatusFilter, is_paid_member},
     membership_checks::CheckTrigger,
     profile_import::{self, ProfileColumns, ProfileSource, SkipReason},
     users::find_by_patreon_id,
@@ -65,6 +65,19 @@ async fn all_users(w: &World) -> Vec<user::Model> {
         .all(&w.ctx.db)
         .await
         .unwrap()
+}
+
+/// How many members the admin listing counts as paying at `at` (the SQL form of the rule).
+async fn paying_at(w: &World, at: chrono::DateTime<chrono::Utc>) -> u64 {
+    let query = MemberQuery {
+        status: Some(StatusFilter::Paying),
+        limit: 1,
+        ..MemberQuery::default()
+    };
+    let (total, _) = members::list(&w.ctx.db, &query, w.ctx.settings.stale_after, at)
+        .await
+        .unwrap();
+    total
 }
 
 async fn member(w: &World, patreon_id: &str) -> user::Model {
@@ -133,6 +146,9 @@ async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
     let later = now + stale_after + chrono::Duration::days(1);
     assert!(!is_paid_member(&paid, stale_after, later));
     assert!(!is_paid_member(&member(&w, "1").await, stale_after, now));
+    // Even ids 2..=9950 pay, but 42 answers to Patreon.
+    assert_eq!(paying_at(&w, now).await, 4974);
+    assert_eq!(paying_at(&w, later).await, 0);
     assert!(member(&w, "100").await.imported_team);
     assert!(member(&w, "300").await.tier_title.is_none());
 
@@ -273,4 +289,7 @@ async fn integer_ids_page_whole_runs_of_duplicates_into_sqlite_and_a_sweep_settl
         w.ctx.settings.stale_after,
         now
     ));
+    assert_eq!(paying_at(&w, now).await, 6);
+    let later = now + w.ctx.settings.stale_after + chrono::Duration::days(1);
+    assert_eq!(paying_at(&w, later).await, 0);
 }
