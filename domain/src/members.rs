@@ -19,6 +19,13 @@ pub fn is_paid_member(u: &user::Model, stale_after: Duration, now: DateTime<Utc>
     u.membership_active && status_since.is_some_and(|at| now - at <= stale_after)
 }
 
+/// Whether the stored status is the rule's outcome at a check by Patreon, as the rule's billing
+/// grace requires (`membership::decide`'s `previously_granted`). An imported paid flag that no
+/// check confirmed is not.
+pub fn granted_at_last_check(u: &user::Model) -> bool {
+    u.membership_active && u.last_checked.is_some()
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusFilter {
     /// [`is_paid_member`].

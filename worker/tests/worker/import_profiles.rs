@@ -9,7 +9,7 @@ use domain::{
     verification::Verification,
 };
 use entity::user;
-use patreon_mock::MockUser;
+use patreon_mock::{MockMembership, MockTier, MockUser};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder,
 };
@@ -292,4 +292,49 @@ async fn integer_ids_page_whole_runs_of_duplicates_into_sqlite_and_a_sweep_settl
     assert_eq!(paying_at(&w, now).await, 6);
     let later = now + w.ctx.settings.stale_after + chrono::Duration::days(1);
     assert_eq!(paying_at(&w, later).await, 0);
+}
+
+/// An imported paid flag is not an outcome of Patreon's rule: at the member's first sign-in it
+/// gives no billing-time grace. The source here is a SQLite file, as a Flask app's may be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_paid_flag_gives_no_grace_at_the_first_sign_in() {
+    let w = World::new(Backend::Sqlite).await;
+    let source = TestDb::create(Backend::Sqlite).await;
+    let conn = Database::connect(&source.url).await.unwrap();
+    conn.execute_unprepared(
+        "CREATE TABLE user_profiles (id INTEGER PRIMARY KEY, email TEXT, name TEXT,
+             avatar_url TEXT, membership_tier TEXT, is_paid BOOLEAN, is_team BOOLEAN)",
+    )
+    .await
+    .unwrap();
+    conn.execute_unprepared(
+        "INSERT INTO user_profiles VALUES (77, 'ann@example.com', 'Ann', NULL, 'Gold', 1, 0)",
+    )
+    .await
+    .unwrap();
+    let report = import(&w, &source, &[]).await.unwrap();
+    assert!(report.contains("created    1"), "{report}");
+    let now = chrono::Utc::now();
+    assert!(is_paid_member(
+        &member(&w, "77").await,
+        w.ctx.settings.stale_after,
+        now
+    ));
+
+    // At Patreon, Ann is active but her entitlement dropped at yesterday's billing: only a
+    // member the rule granted before keeps access through that.
+    let iso = |days: i64| {
+        (now - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    };
+    let mut membership = MockMembership::active("77", CAMPAIGN, MockTier::supporter());
+    membership.tiers.clear();
+    membership.currently_entitled_amount_cents = 0;
+    membership.last_charge_status = Some("Pending".into());
+    membership.last_charge_date = Some(iso(31));
+    membership.next_charge_date = Some(iso(1));
+    w.signed_in(MockUser::new("77", "Ann").with_membership(membership))
+        .await;
+    let ann = member(&w, "77").await;
+    assert!(ann.last_checked.is_some());
+    assert!(!ann.membership_active, "no grace from an imported flag");
 }
