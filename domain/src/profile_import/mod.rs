@@ -16,6 +16,7 @@
 mod batch;
 mod profile;
 mod report;
+mod schema;
 mod source;
 
 use chrono::{DateTime, Utc};
@@ -24,7 +25,8 @@ use sea_orm::DatabaseConnection;
 
 pub use profile::{Profile, SkipReason};
 pub use report::{ImportReport, Skipped};
-pub use source::{ProfileColumns, ProfileSource, SourceRow};
+pub use schema::ProfileColumns;
+pub use source::{ProfileSource, SourceRow};
 
 /// Source rows per batch (and per transaction).
 pub const DEFAULT_BATCH_SIZE: u64 = 500;
