@@ -20,6 +20,7 @@ pub mod membership_checks;
 pub mod metrics;
 pub mod patreon;
 pub mod patreon_tokens;
+pub mod profile_import;
 pub mod redis;
 pub mod retention;
 pub mod schedule;

@@ -12,9 +12,18 @@ use sea_orm::{
 use crate::Result;
 
 /// May the member enter paid content now: the rule granted access at the last check, and that
-/// check is no older than `stale_after`.
+/// check is no older than `stale_after`. A member imported from the old app and never checked
+/// yet counts from their import instead, so an import grants at most `stale_after` of access.
 pub fn is_paid_member(u: &user::Model, stale_after: Duration, now: DateTime<Utc>) -> bool {
-    u.membership_active && u.last_checked.is_some_and(|at| now - at <= stale_after)
+    let status_since = u.last_checked.or(u.imported_at);
+    u.membership_active && status_since.is_some_and(|at| now - at <= stale_after)
+}
+
+/// Whether the stored status is the rule's outcome at a check by Patreon, as the rule's billing
+/// grace requires (`membership::decide`'s `previously_granted`). An imported paid flag that no
+/// check confirmed is not.
+pub fn granted_at_last_check(u: &user::Model) -> bool {
+    u.membership_active && u.last_checked.is_some()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +34,7 @@ pub enum StatusFilter {
     NotPaying,
     /// Their Patreon link is dead.
     NeedsRelogin,
-    /// Not checked successfully within `stale_after`.
+    /// Not checked successfully within `stale_after` (imported members never checked included).
     Stale,
 }
 
@@ -70,9 +79,17 @@ pub async fn list(
         );
     }
     let fresh_since = now - stale_after;
+    // The SQL form of `is_paid_member`.
+    let fresh_import = Condition::all()
+        .add(user::Column::LastChecked.is_null())
+        .add(user::Column::ImportedAt.gte(fresh_since));
     let paying = Condition::all()
         .add(user::Column::MembershipActive.eq(true))
-        .add(user::Column::LastChecked.gte(fresh_since));
+        .add(
+            Condition::any()
+                .add(user::Column::LastChecked.gte(fresh_since))
+                .add(fresh_import),
+        );
     let stale = Condition::any()
         .add(user::Column::LastChecked.is_null())
         .add(user::Column::LastChecked.lt(fresh_since));

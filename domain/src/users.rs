@@ -105,7 +105,9 @@ pub async fn record_sign_in(
 ) -> Result<user::Model> {
     let txn = db.begin().await?;
     let existing = find_by_patreon_id(&txn, &identity.patreon_id).await?;
-    let previously_granted = existing.as_ref().is_some_and(|u| u.membership_active);
+    let previously_granted = existing
+        .as_ref()
+        .is_some_and(crate::members::granted_at_last_check);
     let decision = membership::decide(
         identity.membership.as_ref(),
         previously_granted,

@@ -213,7 +213,7 @@ pub(crate) async fn record_state(
     let now = Utc::now();
     let decision = membership::decide(
         identity.membership.as_ref(),
-        before.membership_active,
+        crate::members::granted_at_last_check(before),
         policy,
         now,
     );

@@ -36,6 +36,13 @@ pub struct Model {
     /// The admin role as granted in the database (`worker admins grant`); members listed in
     /// `ADMIN_PATREON_IDS` are admins whatever this says (`domain::admins::is_admin`).
     pub is_admin: bool,
+    /// When `worker import-profiles` first created this row from the old app's profiles. Until a
+    /// first successful check, its imported paid flag counts from this time ([`Self::last_checked`]
+    /// stays unset: nothing here came from Patreon).
+    pub imported_at: Option<DateTimeUtc>,
+    /// The old app's team flag, kept for admins to see. It grants nothing: roles come from
+    /// `ADMIN_PATREON_IDS` and `TEAM_PATREON_IDS`.
+    pub imported_team: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

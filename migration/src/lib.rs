@@ -11,6 +11,7 @@ mod m20261128_000006_create_sweeps;
 mod m20261128_000007_create_job_leases;
 mod m20261128_000008_create_webhook_events;
 mod m20261128_000009_add_user_admin_role;
+mod m20261128_000010_add_user_import_columns;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_create_job_leases::Migration),
             Box::new(m20261128_000008_create_webhook_events::Migration),
             Box::new(m20261128_000009_add_user_admin_role::Migration),
+            Box::new(m20261128_000010_add_user_import_columns::Migration),
         ]
     }
 }

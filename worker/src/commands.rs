@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use crate::WorkerCtx;
 
 pub const USAGE: &str = "usage: worker [run | sweep --now | purge | rotate-keys | \
-     verify <patreon user id> | webhook register <https uri> | webhook status | webhook enable <id> | \
+     verify <patreon user id> | import-profiles --from <DATABASE_URL> ... | webhook register <https uri> | webhook status | webhook enable <id> | \
      users list|show|recheck | admins grant|revoke|list | dead-jobs list|retry | \
      sessions revoke <patreon user id> | \
      members export <patreon user id> [--out FILE] | members erase <patreon user id> --yes] \
@@ -62,6 +62,9 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
             );
             anyhow::ensure!(p.failed == 0, "{} members could not be verified", p.failed);
             Ok(())
+        }
+        "import-profiles" => {
+            crate::import_command::run(&db, &args[1..], &mut std::io::stdout()).await
         }
         "verify" => {
             let patreon_id = args.get(1).context(USAGE)?;

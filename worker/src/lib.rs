@@ -4,6 +4,7 @@ pub mod admin_commands;
 pub mod commands;
 pub mod data_rights_commands;
 pub mod http;
+pub mod import_command;
 pub mod jobs;
 pub mod reconciler;
 pub mod refresh;

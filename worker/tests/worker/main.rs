@@ -5,6 +5,7 @@ mod admin_commands;
 mod data_rights;
 mod failures;
 mod helpers;
+mod import_profiles;
 mod jobs;
 mod sweeps;
 mod webhook_commands;
