@@ -173,6 +173,67 @@ async fn admin_page_assets_load_with_their_content_types() {
     assert_eq!(post.headers()["allow"], "GET");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_member_panel_offers_export_and_a_typed_erase() {
+    let app = spawn().await;
+    let admin = app.sign_in(ADMIN).await;
+
+    // The controls are in the dashboard, which still passes the CSP checks of `html`.
+    let body = html(get_with_cookie(&app, "/admin", Some(&admin.jwt)).await).await;
+    for part in [
+        r#"id="export-member""#,
+        ">Export data (JSON)</button>",
+        r#"id="erase-start""#,
+        ">Erase member…</button>",
+        r#"<form id="erase-form" class="erase" hidden>"#,
+        r#"<label for="erase-confirm">"#,
+        r#"<input type="text" id="erase-confirm""#,
+        r#"id="erase-member" disabled>Erase permanently</button>"#,
+        r#"id="notice" role="status""#,
+    ] {
+        assert!(body.contains(part), "{part} missing");
+    }
+    // No inline handlers (`onclick=`…): the CSP would block them.
+    let inline_handler = body.split(" on").skip(1).any(|rest| {
+        let name = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_lowercase())
+                .len();
+        name > 0 && rest[name..].starts_with('=')
+    });
+    assert!(!inline_handler, "inline event handler in the dashboard");
+
+    let script = get_with_cookie(&app, "/admin/admin.js", None).await;
+    let csp = script.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let script = script.text().await.unwrap();
+    for part in [
+        // The export goes through the same `api()` helper (cookie, renewal) and is saved from a
+        // Blob URL: a navigation to `blob:`, which `default-src 'self'` does not govern.
+        "api(`/api/admin/members/${encodeURIComponent(m.id)}/export`)",
+        "URL.createObjectURL(blob)",
+        "download: name",
+        "`member-${",
+        // The erase is a DELETE through `api()`, which adds X-Requested-With to every non-GET.
+        r#"{ method: "DELETE" }"#,
+        r#"if (method !== "GET") headers["X-Requested-With"] = "XMLHttpRequest";"#,
+        "typed !== loadedMember.patreonId",
+        "A check is running, try again in a few seconds.",
+    ] {
+        assert!(script.contains(part), "admin.js lacks {part}");
+    }
+    // Confirmation is typed in the page, never a browser dialog that headless tests can't answer.
+    for blocked in ["confirm(", "prompt(", "alert("] {
+        assert!(!script.contains(blocked), "admin.js uses {blocked}");
+    }
+    // Downloads need no CSP loosening: no `navigate-to` and the fetches stay on our origin.
+    assert!(!csp.contains("navigate-to"), "{csp}");
+    assert!(!csp.contains("connect-src"), "{csp}");
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+}
+
 async fn member_id(app: &TestApp, admin_jwt: &str, patreon_id: &str) -> i64 {
     let page: Value = app
         .client

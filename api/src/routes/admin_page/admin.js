@@ -265,12 +265,16 @@ function wireFilters() {
 // ---- one member: facts, history, recheck ------------------------------------------------------
 
 let openMemberId = null;
+/** The member shown in the panel, once loaded: export and erase act on this one. */
+let loadedMember = null;
 
 async function openMember(id) {
   openMemberId = id;
   $("recheck-note").textContent = "";
   $("recheck-note").className = "";
   $("recheck").disabled = false;
+  loadedMember = null;
+  resetDataRights();
   $("member-name").textContent = "Loading…";
   $("member-facts").replaceChildren();
   $("history-body").replaceChildren();
@@ -289,7 +293,12 @@ async function loadMember(id) {
     return;
   }
   const { member: m, checks } = result.body;
+  loadedMember = m;
   $("member-name").textContent = m.name || "(no name)";
+  $("erase-expected").textContent = m.patreonId;
+  $("export-member").disabled = false;
+  $("erase-start").disabled = false;
+  updateEraseButton();
   const facts = [
     ["Status", statusBadge(m)],
     ["Patreon id", el("code", {}, m.patreonId)],
@@ -369,6 +378,129 @@ async function recheck() {
     await Promise.all([id === openMemberId ? loadMember(id) : null, loadMembers(), loadDeadJobs()]);
   } finally {
     if (id === openMemberId) button.disabled = false;
+  }
+}
+
+// ---- one member: export and erase (data rights) ------------------------------------------------
+
+let erasing = false;
+
+function sayData(text, className = "") {
+  $("data-note").textContent = text;
+  $("data-note").className = className;
+}
+
+function resetDataRights() {
+  $("export-member").disabled = true;
+  $("erase-start").disabled = true;
+  $("erase-expected").textContent = "";
+  showEraseForm(false, false);
+  sayData("");
+}
+
+/** Opens or closes the typed confirmation; `moveFocus` puts the keyboard where the eye goes. */
+function showEraseForm(open, moveFocus = true) {
+  $("erase-form").hidden = !open;
+  $("erase-start").setAttribute("aria-expanded", String(open));
+  $("erase-confirm").value = "";
+  updateEraseButton();
+  if (moveFocus) (open ? $("erase-confirm") : $("erase-start")).focus();
+}
+
+/** "Erase permanently" is enabled only once the member's Patreon id has been typed exactly. */
+function updateEraseButton() {
+  const typed = $("erase-confirm").value.trim();
+  $("erase-member").disabled = erasing || !loadedMember || typed !== loadedMember.patreonId;
+}
+
+/** A file name made only of safe characters, whatever the id holds. */
+function exportFileName(patreonId) {
+  return `member-${String(patreonId).replace(/[^A-Za-z0-9_-]/g, "_")}.json`;
+}
+
+/**
+ * Fetches the export with the dashboard's own credentials (a plain link could not renew an
+ * expired sign-in) and saves it through a Blob URL. The link lives inside the dialog: while the
+ * dialog is modal the rest of the page is inert.
+ */
+async function exportMember() {
+  const m = loadedMember;
+  if (!m) return;
+  const button = $("export-member");
+  button.disabled = true;
+  sayData("Preparing the export…");
+  try {
+    const result = await api(`/api/admin/members/${encodeURIComponent(m.id)}/export`);
+    if (m !== loadedMember) return;
+    if (!result.ok || result.body === null) {
+      sayData(problemText(result, "Cannot export this member"), "error");
+      return;
+    }
+    const name = exportFileName(m.patreonId);
+    const blob = new Blob([`${JSON.stringify(result.body, null, 2)}\n`], { type: "application/json" });
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: name, hidden: true });
+    $("member-dialog").append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    sayData(`Saved ${name}.`, "ok");
+  } finally {
+    if (m === loadedMember) button.disabled = false;
+  }
+}
+
+const ERASED = {
+  users: "member",
+  sessions: "sign-ins",
+  handoffCodes: "handoff codes",
+  membershipChecks: "checks",
+  jobRequests: "rechecks",
+  sweepItems: "sweep items",
+  webhookEvents: "webhook deliveries",
+  requestsForOthersUnlinked: "rechecks of others unlinked",
+};
+
+/** "member 1, sign-ins 2, …" in the order above, then any count this page does not know yet. */
+function erasedCounts(report) {
+  const body = report ?? {};
+  const keys = [...Object.keys(ERASED).filter((key) => key in body), ...Object.keys(body).filter((key) => !(key in ERASED))];
+  return keys.map((key) => `${ERASED[key] || key} ${body[key]}`).join(", ");
+}
+
+let noticeTimer = null;
+
+/** A short-lived success message above the page, read out by screen readers. */
+function showNotice(text) {
+  const notice = $("notice");
+  notice.textContent = text;
+  notice.hidden = false;
+  notice.focus();
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => (notice.hidden = true), 15_000);
+}
+
+async function eraseMember(event) {
+  event.preventDefault();
+  const m = loadedMember;
+  if (!m || erasing || $("erase-confirm").value.trim() !== m.patreonId) return;
+  erasing = true;
+  updateEraseButton();
+  sayData("Erasing…");
+  try {
+    const result = await api(`/api/admin/members/${encodeURIComponent(m.id)}`, { method: "DELETE" });
+    if (result.ok) {
+      if (m === loadedMember) $("member-dialog").close();
+      showNotice(`Erased ${m.name || "the member"} (Patreon id ${m.patreonId}): ${erasedCounts(result.body)}.`);
+      await Promise.all([loadMembers(), loadDeadJobs()]);
+      return;
+    }
+    if (m !== loadedMember) return;
+    if (result.status === 409) sayData("A check is running, try again in a few seconds.", "error");
+    else sayData(problemText(result, "Cannot erase this member"), "error");
+  } finally {
+    erasing = false;
+    updateEraseButton();
   }
 }
 
@@ -545,8 +677,16 @@ function start() {
 
   wireFilters();
   $("recheck").addEventListener("click", guarded(recheck));
+  $("export-member").addEventListener("click", guarded(exportMember));
+  $("erase-start").addEventListener("click", () => showEraseForm($("erase-form").hidden));
+  $("erase-cancel").addEventListener("click", () => showEraseForm(false));
+  $("erase-confirm").addEventListener("input", updateEraseButton);
+  $("erase-form").addEventListener("submit", guarded(eraseMember));
   $("close-member").addEventListener("click", () => $("member-dialog").close());
-  $("member-dialog").addEventListener("close", () => (openMemberId = null));
+  $("member-dialog").addEventListener("close", () => {
+    openMemberId = null;
+    loadedMember = null;
+  });
   $("run-sweep").addEventListener("click", guarded(runSweep));
   $("sign-out").addEventListener("click", signOut);
   for (const load of [whoami, loadMembers, loadSweeps, loadDeadJobs]) guarded(load)();
