@@ -9,7 +9,7 @@
 // (default /usr/bin/chromium). Exits non-zero on the first failure.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -26,6 +26,7 @@ const demoBin = resolve(repoRoot, process.env.DEMO_BIN ?? "target/debug/demo");
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const TIMEOUT = 20_000;
 const ADA = "100000001";
+const FRAN = "100000003"; // signs in late and is erased: no other step needs her
 
 const { log, freePort, start, stopAll, waitForHttp, step } = processes("e2e admin", artifacts);
 
@@ -265,6 +266,78 @@ async function scenario(browser, { api, mock }) {
     await page.locator("#dead-list").getByText("No dead jobs.").waitFor();
     await page.screenshot({ path: join(artifacts, "admin-dashboard-desktop-after.png"), fullPage: true });
   });
+  const fran = await newPage(browser);
+  await step("Fran signs in on the demo page, so there is a member to export and erase", async () => {
+    await fran.page.goto(`${api}/`);
+    await fran.page.getByRole("link", { name: "Sign in with Patreon" }).click();
+    await choosePersona(fran.page, "Fran Former");
+    await fran.page.getByRole("heading", { name: "Fran Former" }).waitFor();
+    assert.equal((await fran.page.request.get(`${api}/api/auth/me`)).status(), 200);
+  });
+
+  let franId = null;
+  await step("'Export data (JSON)' downloads everything stored about Fran as member-<patreon id>.json", async () => {
+    await page.getByLabel("Search").fill("fran");
+    const row = memberRow(page, "Fran Former");
+    await row.waitFor();
+    franId = await row.getAttribute("data-member-id");
+    await row.getByRole("button", { name: "Fran Former" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByRole("heading", { name: "Fran Former" }).waitFor();
+    const exportButton = dialog.getByRole("button", { name: "Export data (JSON)" });
+    await page.waitForFunction(() => !document.getElementById("export-member").disabled);
+    const [download] = await Promise.all([page.waitForEvent("download"), exportButton.click()]);
+    assert.equal(download.suggestedFilename(), `member-${FRAN}.json`);
+    assert.equal(await download.failure(), null, "the download failed (CSP?)");
+    const exported = JSON.parse(readFileSync(await download.path(), "utf8"));
+    assert.equal(exported.format_version, 1);
+    assert.equal(exported.member.patreon_id, FRAN);
+    assert.ok(Array.isArray(exported.sessions) && exported.sessions.length >= 1, "Fran's sign-in is in the export");
+    await dialog.locator("#data-note").getByText(`Saved member-${FRAN}.json.`).waitFor();
+  });
+
+  await step("'Erase member…' needs Fran's Patreon id typed before it erases; then she is gone", async () => {
+    const dialog = page.getByRole("dialog");
+    await dialog.getByRole("button", { name: "Erase member…" }).click();
+    const confirm = dialog.getByLabel(/type the Patreon id/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "erase-confirm", "focus moves to the confirmation");
+    const erase = dialog.getByRole("button", { name: "Erase permanently" });
+    assert.equal(await erase.isDisabled(), true, "enabled before the id was typed");
+    await confirm.fill(ADA);
+    assert.equal(await erase.isDisabled(), true, "enabled by another member's id");
+    await confirm.fill(FRAN.slice(0, -1));
+    assert.equal(await erase.isDisabled(), true, "enabled by part of the id");
+    // Cancel closes the confirmation and forgets what was typed.
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    assert.equal(await dialog.locator("#erase-form").isHidden(), true);
+    await dialog.getByRole("button", { name: "Erase member…" }).click();
+    assert.equal(await confirm.inputValue(), "");
+    await confirm.fill(FRAN);
+    assert.equal(await erase.isEnabled(), true);
+    await page.screenshot({ path: join(artifacts, "admin-erase-desktop.png") });
+
+    const deletes = [];
+    page.on("request", (request) => {
+      if (request.method() === "DELETE") deletes.push(request);
+    });
+    await erase.click();
+    const notice = page.locator("#notice");
+    await notice.waitFor();
+    assert.match(await notice.innerText(), new RegExp(`^Erased Fran Former \\(Patreon id ${FRAN}\\): member 1, sign-ins [1-9]`));
+    assert.equal(await page.getByRole("dialog").count(), 0, "the member panel stays open");
+    await page.locator("#members-body").getByText("No members match.").waitFor();
+    await page.getByLabel("Search").fill("");
+    await memberRow(page, "Ada Active").waitFor();
+    assert.equal(await memberRow(page, "Fran Former").count(), 0, "Fran is still listed");
+    await page.screenshot({ path: join(artifacts, "admin-erased-desktop.png") });
+
+    assert.equal(deletes.length, 1);
+    assert.equal(deletes[0].headers()["x-requested-with"], "XMLHttpRequest");
+    assert.equal((await page.request.get(`${api}/api/admin/members/${franId}`)).status(), 404);
+    // Her sessions ended with her.
+    assert.equal((await fran.page.request.get(`${api}/api/auth/me`)).status(), 401);
+  });
+  await fran.context.close();
   assert.deepEqual(unexpected(admin.consoleErrors), [], "errors in the admin's browser console");
 
   const phone = await newPage(browser, {
@@ -286,6 +359,18 @@ async function scenario(browser, { api, mock }) {
     await memberRow(phone.page, "Ada Active").getByRole("button", { name: "Ada Active" }).click();
     await phone.page.getByRole("dialog").locator("#history-body tr[data-outcome]").first().waitFor();
     await phone.page.screenshot({ path: join(artifacts, "admin-member-phone.png") });
+    // The erase confirmation fits too (and is only cancelled here).
+    const dialog = phone.page.getByRole("dialog");
+    await dialog.getByRole("button", { name: "Erase member…" }).click();
+    await dialog.getByLabel(/type the Patreon id/).fill(ADA);
+    const wide = await phone.page.evaluate(() => {
+      const d = document.getElementById("member-dialog");
+      return d.scrollWidth - d.clientWidth;
+    });
+    assert.ok(wide <= 0, `the member panel scrolls sideways by ${wide} px`);
+    await dialog.getByRole("button", { name: "Erase permanently" }).scrollIntoViewIfNeeded();
+    await phone.page.screenshot({ path: join(artifacts, "admin-erase-phone.png") });
+    await dialog.getByRole("button", { name: "Cancel" }).click();
   });
   assert.deepEqual(unexpected(phone.consoleErrors), [], "errors in the phone's browser console");
   await phone.context.close();
