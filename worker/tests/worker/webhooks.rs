@@ -62,6 +62,7 @@ async fn a_burst_of_a_thousand_events_survives_a_killed_worker() {
         schedule: NO_TICKS,
         redis_url: Some(redis_url),
         lost_after_secs: 3,
+        ..Options::default()
     })
     .await;
     let ids: Vec<String> = (0..MEMBERS).map(|n| (4000 + n).to_string()).collect();
