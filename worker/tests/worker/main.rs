@@ -4,6 +4,7 @@
 mod failures;
 mod helpers;
 mod jobs;
+mod postgres_restart;
 mod sweeps;
 mod webhook_commands;
 mod webhooks;
