@@ -17,9 +17,10 @@ use crate::helpers::*;
 
 const MEMBERS: u64 = 60;
 
-/// An immediate stop is what a crash (OOM kill, power loss of the database host) looks like to
-/// the worker: connections die mid-query, uncommitted work is rolled back, and the server is
-/// gone for a while rather than bouncing at once.
+/// How long the database stays down after its crash, before crash recovery adds a few seconds
+/// more: longer than `JOB_LOST_AFTER_SECS`, so the reconciler's re-pushes meet it gone too.
+/// The crash is `pg_ctl stop -m immediate` rather than a fast restart: connections die
+/// mid-statement, answers to committed statements are lost, and nothing says goodbye.
 const DOWN_FOR: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
