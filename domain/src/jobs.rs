@@ -146,8 +146,7 @@ impl JobQueue {
 pub const MAX_ATTEMPTS: i32 = 5;
 
 /// When to try again after a transient failure on attempt `attempt` (1-based): Patreon's own
-/// hint when it gave one, else exponential from 1 s (1, 2, 4, 8 … capped at 60 s) with ±25 %
-/// jitter so retries of many jobs do not arrive together.
+/// hint when it gave one, else [`backoff`].
 pub fn retry_delay(error: &crate::patreon::PatreonError, attempt: i32) -> Duration {
     if let crate::patreon::PatreonError::RateLimited {
         retry_after: Some(hint),
@@ -155,6 +154,12 @@ pub fn retry_delay(error: &crate::patreon::PatreonError, attempt: i32) -> Durati
     {
         return *hint;
     }
+    backoff(attempt)
+}
+
+/// Exponential from 1 s on attempt `attempt` (1, 2, 4, 8 … capped at 60 s) with ±25 % jitter,
+/// so retries of many jobs failing together do not arrive together.
+pub fn backoff(attempt: i32) -> Duration {
     let base = Duration::from_secs(1u64 << attempt.clamp(1, 7).saturating_sub(1))
         .min(Duration::from_secs(60));
     let jitter = rand::random_range(0.75..1.25);

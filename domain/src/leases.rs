@@ -27,15 +27,46 @@ pub struct Lease {
 
 /// Takes the lease on `key` for `ttl` unless someone else holds an unexpired one.
 pub async fn try_acquire(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     key: &str,
     ttl: Duration,
 ) -> Result<Option<Lease>> {
-    let holder = secrets::random_id();
+    let lease = Lease {
+        key: key.to_owned(),
+        holder: secrets::random_id(),
+    };
+    match claim(db, &lease, ttl).await {
+        Ok(true) => Ok(Some(lease)),
+        Ok(false) => Ok(None),
+        Err(e) => {
+            // The claim may have been written and only its answer lost (the database went away
+            // mid-statement): let go of what may be ours, or it holds every run back until it
+            // expires.
+            tokio::spawn(release_eventually(db.clone(), lease, ttl));
+            Err(e)
+        }
+    }
+}
+
+/// [`try_acquire`] inside a transaction: if the claim's answer is lost, the transaction is
+/// rolled back with it, so there is nothing to let go of afterwards.
+pub async fn try_acquire_in(
+    txn: &impl ConnectionTrait,
+    key: &str,
+    ttl: Duration,
+) -> Result<Option<Lease>> {
+    let lease = Lease {
+        key: key.to_owned(),
+        holder: secrets::random_id(),
+    };
+    Ok(claim(txn, &lease, ttl).await?.then_some(lease))
+}
+
+async fn claim(db: &impl ConnectionTrait, lease: &Lease, ttl: Duration) -> Result<bool> {
     let now = Utc::now();
     let row = job_lease::ActiveModel {
-        key: Set(key.to_owned()),
-        holder: Set(holder.clone()),
+        key: Set(lease.key.clone()),
+        holder: Set(lease.holder.clone()),
         expires_at: Set(now + ttl),
     };
     let inserted = job_lease::Entity::insert(row)
@@ -46,37 +77,34 @@ pub async fn try_acquire(
         )
         .exec_without_returning(db)
         .await?;
-    if inserted == 0 {
-        // Someone had it: take it over only if their lease ran out.
-        let taken = job_lease::Entity::update_many()
-            .col_expr(job_lease::Column::Holder, Expr::value(holder.clone()))
-            .col_expr(job_lease::Column::ExpiresAt, Expr::value(now + ttl))
-            .filter(job_lease::Column::Key.eq(key))
-            .filter(job_lease::Column::ExpiresAt.lt(now))
-            .exec(db)
-            .await?;
-        if taken.rows_affected == 0 {
-            return Ok(None);
-        }
+    if inserted == 1 {
+        return Ok(true);
     }
-    Ok(Some(Lease {
-        key: key.to_owned(),
-        holder,
-    }))
+    // Someone had it: take it over only if their lease ran out.
+    let taken = job_lease::Entity::update_many()
+        .col_expr(job_lease::Column::Holder, Expr::value(lease.holder.clone()))
+        .col_expr(job_lease::Column::ExpiresAt, Expr::value(now + ttl))
+        .filter(job_lease::Column::Key.eq(&lease.key))
+        .filter(job_lease::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    Ok(taken.rows_affected == 1)
 }
 
-/// Runs `work` while holding `lease`, renewing it every third of `ttl`, then lets go. If `work`
-/// is cancelled (its worker stopped mid-job), the lease is let go in the background; if the
-/// process dies, it expires within `ttl`.
+/// Runs `work` while holding `lease`, renewing it every third of `ttl`, then lets go. If letting
+/// go fails (the database is away), or `work` is cancelled (its worker stopped mid-job), it is
+/// retried in the background: a lease left behind would hold the next run back until it
+/// expires. If the process dies, it expires within `ttl`.
 pub async fn while_held<T>(
     db: &DatabaseConnection,
     lease: Lease,
     ttl: Duration,
     work: impl Future<Output = T>,
-) -> Result<T> {
+) -> T {
     let guard = ReleaseOnDrop {
         db: db.clone(),
         lease: Some(lease),
+        ttl,
     };
     let renewing = async {
         let every = (ttl / 3)
@@ -95,8 +123,8 @@ pub async fn while_held<T>(
         out = work => out,
         never = renewing => never,
     };
-    guard.release().await?;
-    Ok(out)
+    guard.release().await;
+    out
 }
 
 async fn renew(db: &impl ConnectionTrait, lease: &Lease, ttl: Duration) -> Result<()> {
@@ -112,13 +140,15 @@ async fn renew(db: &impl ConnectionTrait, lease: &Lease, ttl: Duration) -> Resul
 struct ReleaseOnDrop {
     db: DatabaseConnection,
     lease: Option<Lease>,
+    ttl: Duration,
 }
 
 impl ReleaseOnDrop {
-    async fn release(mut self) -> Result<()> {
-        match self.lease.take() {
-            Some(lease) => release(&self.db, lease).await,
-            None => Ok(()),
+    async fn release(mut self) {
+        if let Some(lease) = self.lease.take()
+            && delete(&self.db, &lease).await.is_err()
+        {
+            tokio::spawn(release_eventually(self.db.clone(), lease, self.ttl));
         }
     }
 }
@@ -128,17 +158,38 @@ impl Drop for ReleaseOnDrop {
         if let Some(lease) = self.lease.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            let db = self.db.clone();
-            runtime.spawn(async move { release(&db, lease).await });
+            runtime.spawn(release_eventually(self.db.clone(), lease, self.ttl));
         }
+    }
+}
+
+/// Lets go of `lease`, retrying with backoff while the database is unreachable, until the lease
+/// would have expired anyway.
+async fn release_eventually(db: DatabaseConnection, lease: Lease, ttl: Duration) {
+    let expired = tokio::time::Instant::now() + ttl.to_std().unwrap_or_default();
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        let Err(e) = delete(&db, &lease).await else {
+            return;
+        };
+        if tokio::time::Instant::now() + wait >= expired {
+            tracing::warn!(key = %lease.key, error = %e, "cannot let go of a lease; it will expire");
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
     }
 }
 
 /// Lets go of `lease`, unless it expired and someone else took it meanwhile.
 pub async fn release(db: &impl ConnectionTrait, lease: Lease) -> Result<()> {
+    delete(db, &lease).await
+}
+
+async fn delete(db: &impl ConnectionTrait, lease: &Lease) -> Result<()> {
     job_lease::Entity::delete_many()
-        .filter(job_lease::Column::Key.eq(lease.key))
-        .filter(job_lease::Column::Holder.eq(lease.holder))
+        .filter(job_lease::Column::Key.eq(&lease.key))
+        .filter(job_lease::Column::Holder.eq(&lease.holder))
         .exec(db)
         .await?;
     Ok(())

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use entity::{membership_check, user};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::Result;
 use crate::membership::AccessReason;
@@ -93,6 +96,35 @@ pub async fn record(db: &impl ConnectionTrait, r: CheckRecord<'_>) -> Result<()>
         .get_or_create(&labels)
         .inc();
     Ok(())
+}
+
+/// The outcome of `user_id`'s latest successful check (`verified` or `changed`) for `trigger`
+/// at or after `since`, if there was one.
+pub async fn succeeded_since(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    trigger: CheckTrigger,
+    since: DateTime<Utc>,
+) -> Result<Option<CheckOutcome>> {
+    let (verified, changed) = (CheckOutcome::Verified, CheckOutcome::Changed);
+    let latest: Option<String> = membership_check::Entity::find()
+        .select_only()
+        .column(membership_check::Column::Outcome)
+        .filter(membership_check::Column::UserId.eq(user_id))
+        .filter(membership_check::Column::Trigger.eq(trigger.as_str()))
+        .filter(membership_check::Column::Outcome.is_in([verified.as_str(), changed.as_str()]))
+        .filter(membership_check::Column::CheckedAt.gte(since))
+        .order_by_desc(membership_check::Column::Id)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(latest.map(|o| {
+        if o == changed.as_str() {
+            changed
+        } else {
+            verified
+        }
+    }))
 }
 
 /// Whether a check that wrote `after` over `before` changed what matters to the member.

@@ -4,7 +4,7 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use entity::user;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -132,10 +132,22 @@ async fn refresh_while(
                 RefreshOutcome::StillValid
             });
         }
-        if claim_lease(db, &u, now).await? {
-            return refresh_with_lease(db, patreon, cipher, &u)
-                .await
-                .map(|()| RefreshOutcome::Refreshed);
+        // Microseconds: the value is the claim's identity and must survive storage unchanged.
+        let lease_until = (now + LEASE).trunc_subsecs(6);
+        match claim_lease(db, &u, now, lease_until).await {
+            Ok(true) => {
+                return refresh_with_lease(db, patreon, cipher, &u, lease_until)
+                    .await
+                    .map(|()| RefreshOutcome::Refreshed);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                // The claim may have been written and only its answer lost (the database went
+                // away mid-statement): let go of it if it is ours, or no refresh can run until
+                // it expires.
+                let_go_if_ours(db, &u, lease_until).await;
+                return Err(e);
+            }
         }
         if now > deadline {
             return Err(Error::Patreon(crate::patreon::PatreonError::Timeout));
@@ -149,11 +161,12 @@ async fn claim_lease(
     db: &impl ConnectionTrait,
     u: &user::Model,
     now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
 ) -> Result<bool> {
     let claimed = user::Entity::update_many()
         .col_expr(
             user::Column::TokenRefreshLeaseUntil,
-            Expr::value(now + LEASE),
+            Expr::value(lease_until),
         )
         .filter(user::Column::Id.eq(u.id))
         .filter(user::Column::TokenVersion.eq(u.token_version))
@@ -167,11 +180,36 @@ async fn claim_lease(
     Ok(claimed.rows_affected == 1)
 }
 
+/// Clears the refresh lease if it is still the one claimed until `lease_until`, retrying with
+/// backoff while the database is unreachable, until that lease would have expired anyway.
+async fn let_go_if_ours(db: &impl ConnectionTrait, u: &user::Model, lease_until: DateTime<Utc>) {
+    let mut wait = StdDuration::from_millis(100);
+    loop {
+        let cleared = user::Entity::update_many()
+            .col_expr(
+                user::Column::TokenRefreshLeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(user::Column::Id.eq(u.id))
+            .filter(user::Column::TokenVersion.eq(u.token_version))
+            .filter(user::Column::TokenRefreshLeaseUntil.eq(lease_until))
+            .exec(db)
+            .await;
+        let retry_at = Utc::now() + Duration::from_std(wait).unwrap_or(Duration::zero());
+        if cleared.is_ok() || retry_at >= lease_until {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(StdDuration::from_secs(5));
+    }
+}
+
 async fn refresh_with_lease(
     db: &impl ConnectionTrait,
     patreon: &PatreonClient,
     cipher: &TokenCipher,
     u: &user::Model,
+    lease_until: DateTime<Utc>,
 ) -> Result<()> {
     let release = || {
         user::Entity::update_many()
@@ -218,7 +256,7 @@ async fn refresh_with_lease(
                 refresh: Some(refresh),
                 expires_at: Some(expires_at),
             };
-            write_pair(db, u, pair, false).await?;
+            store_refreshed(db, u, pair, lease_until).await?;
             tracing::info!(user_id = u.id, "Patreon token refreshed");
             Ok(())
         }
@@ -252,7 +290,34 @@ pub(crate) async fn mark_link_dead(db: &impl ConnectionTrait, u: &user::Model) -
     Ok(())
 }
 
+/// Stores the pair Patreon just issued. Patreon has spent the old refresh token, so this pair
+/// is the only one that works: while the lease is ours, a database that went away is waited for
+/// (with backoff) rather than the pair lost and the member's link with it. A write whose answer
+/// was lost is harmless to repeat: the version check makes it a no-op.
+async fn store_refreshed(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    pair: StoredPair,
+    lease_until: DateTime<Utc>,
+) -> Result<()> {
+    let mut wait = StdDuration::from_millis(100);
+    loop {
+        let Err(e) = write_pair(db, u, pair.clone(), false).await else {
+            return Ok(());
+        };
+        let retry_at = Utc::now() + Duration::from_std(wait).unwrap_or(Duration::zero());
+        if retry_at >= lease_until {
+            tracing::error!(user_id = u.id, error = %e, "refreshed Patreon token lost: cannot store it");
+            return Err(e);
+        }
+        tracing::warn!(user_id = u.id, error = %e, "cannot store the refreshed Patreon token yet; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(StdDuration::from_secs(5));
+    }
+}
+
 /// A token pair as stored: ciphertexts and the access token's expiry.
+#[derive(Clone)]
 struct StoredPair {
     access: Option<String>,
     refresh: Option<String>,

@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::Result;
 use crate::jobs::{Job, JobQueue};
-use crate::membership_checks::CheckTrigger;
+use crate::membership_checks::{self, CheckOutcome, CheckTrigger};
 
 const PENDING: &str = "pending";
 const QUEUED: &str = "queued";
@@ -229,7 +229,8 @@ async fn push(
 }
 
 /// Counts the attempt of a job about to run; `None` when the item is already done (a duplicate
-/// delivery) or gone.
+/// delivery, or an earlier attempt whose check was recorded but not its item) or gone. Call it
+/// under the member's check lease.
 pub async fn start_attempt(
     db: &impl ConnectionTrait,
     sweep_id: i64,
@@ -248,10 +249,33 @@ pub async fn start_attempt(
     if started.rows_affected == 0 {
         return Ok(None);
     }
-    let item = sweep_item::Entity::find_by_id((sweep_id, user_id))
+    let Some(item) = sweep_item::Entity::find_by_id((sweep_id, user_id))
         .one(db)
-        .await?;
-    Ok(item.map(|i| i.attempts))
+        .await?
+    else {
+        return Ok(None);
+    };
+    if item.attempts > 1
+        && let Some(outcome) = checked_since_start(db, sweep_id, user_id).await?
+    {
+        // An earlier attempt checked the member, then lost the database before marking the
+        // item done: that check is this sweep's, and Patreon is not asked twice.
+        finish_item(db, sweep_id, user_id, outcome.as_str(), None).await?;
+        return Ok(None);
+    }
+    Ok(Some(item.attempts))
+}
+
+/// How `user_id`'s latest successful sweep check since `sweep_id` started came out, if any.
+async fn checked_since_start(
+    db: &impl ConnectionTrait,
+    sweep_id: i64,
+    user_id: i64,
+) -> Result<Option<CheckOutcome>> {
+    let Some(sweep) = sweep::Entity::find_by_id(sweep_id).one(db).await? else {
+        return Ok(None);
+    };
+    membership_checks::succeeded_since(db, user_id, CheckTrigger::Sweep, sweep.started_at).await
 }
 
 /// A transient failure: the item stays queued (re-stamped) while its retry waits.

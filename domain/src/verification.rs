@@ -95,6 +95,9 @@ impl Verifier<'_> {
                 )
                 .await
             }
+            // The database failed, not the check: nothing to record (it may not even be
+            // there); the caller tries again.
+            Err(e @ Error::Database(_)) => Err(e),
             Err(e) => self.fail(db, &before, trigger, e).await,
         }
     }

@@ -1,8 +1,12 @@
 //! Test fixtures shared by the crates' test binaries: a fresh database per test.
 //!
 //! PostgreSQL databases are created on `TEST_POSTGRES_URL` and dropped afterwards; SQLite ones are
-//! temporary files. Dev-dependency only.
+//! temporary files. [`OwnPostgres`] is a whole server of a test's own, for tests that restart it.
+//! Dev-dependency only.
 
+mod own_postgres;
+
+pub use own_postgres::OwnPostgres;
 use sea_orm::{ConnectionTrait, Database};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,7 +29,11 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
         }
     };
     metrics().job(kind, "started");
-    let ran = run(job, &ctx).instrument(span).await;
+    let ran = run(job, &ctx).instrument(span.clone()).await;
+    if let Err(e) = &ran {
+        // The queue drops it; what the database still owes is pushed again by the reconciler.
+        span.in_scope(|| tracing::warn!(error = %cause_chain(e.as_ref()), "job failed"));
+    }
     metrics().job(
         kind,
         match &ran {
@@ -65,4 +69,18 @@ async fn run(job: Job, ctx: &WorkerCtx) -> Result<Ran, BoxDynError> {
         }
         Job::ApplyWebhook { event_id } => crate::webhook::run(ctx, event_id).await,
     }
+}
+
+/// `error: cause: cause…`, each cause once (sea-orm repeats its source in its own message).
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !chain.ends_with(&cause_text) {
+            chain = format!("{chain}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    chain
 }

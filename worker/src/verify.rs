@@ -5,7 +5,7 @@ use std::time::Duration;
 use apalis::prelude::{AbortError, BoxDynError};
 use domain::{
     job_requests,
-    jobs::{Job, MAX_ATTEMPTS, retry_delay},
+    jobs::{Job, MAX_ATTEMPTS, backoff, retry_delay},
     leases,
     membership_checks::{CheckOutcome, CheckTrigger},
     sweeps,
@@ -118,7 +118,7 @@ pub async fn run(
         return Ok(Ran::Deferred);
     };
     let work = run_leased(ctx, job, user_id, trigger, &tracker);
-    leases::while_held(&ctx.db, lease, CHECK_LEASE, work).await?
+    leases::while_held(&ctx.db, lease, CHECK_LEASE, work).await
 }
 
 async fn run_leased(
@@ -143,17 +143,16 @@ async fn run_leased(
         _ => ctx.verifier(),
     };
     let outcome = verifier.verify(&ctx.db, user_id, trigger).await;
-    if let Err(domain::Error::Patreon(e)) = &outcome
-        && e.is_transient()
+    if let Some((delay, reason)) = transient(&outcome, attempt)
         && attempt < MAX_ATTEMPTS
     {
         // Retried by us, not by the queue: our attempt count is the real limit (job-queue.md 3.1).
-        let delay = retry_delay(e, attempt);
-        tracker.retrying(&ctx.db, e.kind()).await?;
+        tracker.retrying(&ctx.db, reason).await?;
         ctx.queue.push_after(job, delay).await?;
         tracing::info!(
             user_id,
             attempt,
+            reason,
             delay_ms = delay.as_millis() as u64,
             "verification retry queued"
         );
@@ -169,5 +168,21 @@ async fn run_leased(
         Ok(_) => Ok(Ran::Done),
         // Recorded above; the queue must not retry on its own.
         Err(e) => Err(AbortError::new(e).into()),
+    }
+}
+
+/// When a failed check is worth another try, and why it failed: Patreon's transient failures,
+/// and the database going away mid-check (its writes are one transaction: all or nothing), which
+/// says nothing about the member.
+fn transient(
+    outcome: &Result<Verification, domain::Error>,
+    attempt: i32,
+) -> Option<(Duration, &'static str)> {
+    match outcome {
+        Err(domain::Error::Patreon(e)) if e.is_transient() => {
+            Some((retry_delay(e, attempt), e.kind()))
+        }
+        Err(domain::Error::Database(_)) => Some((backoff(attempt), "database_unavailable")),
+        _ => None,
     }
 }

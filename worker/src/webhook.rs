@@ -35,7 +35,7 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
     let applying = webhooks::apply(&ctx.db, &ctx.settings.membership, event_id, now);
     let applied = match lease {
         Some(lease) => {
-            leases::while_held(&ctx.db, lease, crate::verify::CHECK_LEASE, applying).await??
+            leases::while_held(&ctx.db, lease, crate::verify::CHECK_LEASE, applying).await?
         }
         None => applying.await?,
     };

@@ -94,7 +94,7 @@ pub async fn erase(db: &DatabaseConnection, user_id: i64) -> Result<ErasureRepor
     let s = Subject::load(&txn, user_id).await?;
     // Held until the commit removes it: no check of the member can start meanwhile, and none is
     // running now (it would write to rows that are about to go).
-    if leases::try_acquire(&txn, &s.lease_key(), Duration::minutes(1))
+    if leases::try_acquire_in(&txn, &s.lease_key(), Duration::minutes(1))
         .await?
         .is_none()
     {

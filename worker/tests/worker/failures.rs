@@ -47,14 +47,14 @@ async fn slow_patreon_world(
 }
 
 /// `count` paying members signed in, numbered from `first`.
-async fn members(w: &World, first: u32, count: u32) {
+pub async fn members(w: &World, first: u32, count: u32) {
     for n in first..first + count {
         w.signed_in(MockUser::active_patron(&n.to_string(), CAMPAIGN))
             .await;
     }
 }
 
-async fn start_sweep(w: &World, tick: &str) -> i64 {
+pub async fn start_sweep(w: &World, tick: &str) -> i64 {
     let sweep = sweeps::start(&w.ctx.db, tick, "manual", chrono::Utc::now())
         .await
         .unwrap();
@@ -64,7 +64,7 @@ async fn start_sweep(w: &World, tick: &str) -> i64 {
     sweep.id
 }
 
-async fn wait_until(
+pub async fn wait_until(
     w: &World,
     sweep_id: i64,
     limit: Duration,
@@ -82,7 +82,7 @@ async fn wait_until(
 }
 
 /// Every member checked, none failed, and every one of them still paying.
-async fn assert_nothing_lost(w: &World, p: &Progress, members: u64) {
+pub async fn assert_nothing_lost(w: &World, p: &Progress, members: u64) {
     assert_eq!((p.total, p.done, p.failed), (members, members, 0), "{p:?}");
     let paying = user::Entity::find()
         .filter(user::Column::MembershipActive.eq(true))

@@ -18,7 +18,8 @@ pub struct World {
     pub ctx: WorkerCtx,
     /// The configuration, as environment variables for worker processes.
     pub env: HashMap<&'static str, String>,
-    _db: TestDb,
+    /// `None` when the test brought its own database.
+    _db: Option<TestDb>,
     _queue: TestDb,
 }
 
@@ -31,6 +32,8 @@ pub struct Options {
     pub lost_after_secs: u32,
     /// `ADMIN_PATREON_IDS`.
     pub admin_patreon_ids: &'static str,
+    /// Use this (empty) database instead of a fresh one on `backend`.
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -41,6 +44,7 @@ impl Default for Options {
             redis_url: None,
             lost_after_secs: 600,
             admin_patreon_ids: "",
+            database_url: None,
         }
     }
 }
@@ -87,6 +91,7 @@ impl World {
             redis_url,
             lost_after_secs,
             admin_patreon_ids,
+            database_url,
         } = options;
         let mock = MockPatreon::start(MockConfig {
             campaign_id: CAMPAIGN.into(),
@@ -94,10 +99,16 @@ impl World {
         })
         .await
         .unwrap();
-        let db_file = TestDb::create(backend).await;
+        let (database_url, db_file) = match database_url {
+            Some(url) => (url, None),
+            None => {
+                let db = TestDb::create(backend).await;
+                (db.url.clone(), Some(db))
+            }
+        };
         let queue_file = TestDb::create(Backend::Sqlite).await;
         let mut vars: HashMap<&'static str, String> = HashMap::from([
-            ("DATABASE_URL", db_file.url.clone()),
+            ("DATABASE_URL", database_url),
             ("QUEUE_SQLITE_URL", queue_file.url.clone()),
             (
                 "JWT_SECRET",

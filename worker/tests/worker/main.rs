@@ -7,6 +7,7 @@ mod failures;
 mod helpers;
 mod import_profiles;
 mod jobs;
+mod postgres_restart;
 mod sweeps;
 mod webhook_commands;
 mod webhooks;
