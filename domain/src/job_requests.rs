@@ -146,11 +146,10 @@ pub async fn push(
 
 /// The job that carries request `r`.
 pub fn job_for(r: &job_request::Model) -> Job {
-    let trigger = if r.trigger == CheckTrigger::Admin.as_str() {
-        CheckTrigger::Admin
-    } else {
-        CheckTrigger::Member
-    };
+    let trigger = [CheckTrigger::Admin, CheckTrigger::Webhook]
+        .into_iter()
+        .find(|t| t.as_str() == r.trigger)
+        .unwrap_or(CheckTrigger::Member);
     Job::VerifyMembership {
         user_id: r.user_id,
         trigger,

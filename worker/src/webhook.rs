@@ -3,6 +3,7 @@
 
 use apalis::prelude::BoxDynError;
 use domain::{
+    job_requests::{self, Requested},
     jobs::Job,
     leases,
     membership_checks::CheckTrigger,
@@ -11,6 +12,10 @@ use domain::{
 };
 
 use crate::{WorkerCtx, jobs::Ran};
+
+/// Applying a delivery takes milliseconds, so a delivery that finds its member busy (a burst of
+/// deliveries for one member, or a check) tries again soon rather than after a check's 5 s.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
     // Under the member's check lease: a delivery applied alongside another delivery or a check
@@ -22,9 +27,7 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
                 Some(lease) => Some(lease),
                 None => {
                     let again = Job::ApplyWebhook { event_id };
-                    ctx.queue
-                        .push_after(again, crate::verify::BUSY_RETRY)
-                        .await?;
+                    ctx.queue.push_after(again, BUSY_RETRY).await?;
                     return Ok(Ran::Deferred);
                 }
             }
@@ -60,13 +63,21 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
         let lag = (chrono::Utc::now() - received).num_milliseconds().max(0) as f64 / 1000.0;
         metrics().webhook_lag_seconds.observe(lag);
     }
-    // The recheck reads Patreon itself; deliveries can be stale or out of order.
-    let recheck = Job::VerifyMembership {
+    // The recheck reads Patreon itself; deliveries can be stale or out of order. It is recorded
+    // as a request, so the reconciler pushes it again if the queue loses it (a worker killed
+    // with it in flight). One already open runs after this delivery and reads Patreon then:
+    // applying runs under the member's lease, which a running check holds.
+    let requested = job_requests::request_verification(
+        &ctx.db,
         user_id,
-        trigger: CheckTrigger::Webhook,
-        request_id: None,
-        sweep_id: None,
-    };
-    ctx.queue.push(recheck).await?;
+        None,
+        CheckTrigger::Webhook,
+        chrono::Duration::zero(),
+        chrono::Utc::now(),
+    )
+    .await?;
+    if let Requested::New(request) = requested {
+        job_requests::push(&ctx.db, &ctx.queue, &request).await?;
+    }
     Ok(Ran::Done)
 }

@@ -304,3 +304,70 @@ async fn rechecks_the_queue_lost_are_pushed_again_and_run_once() {
         .unwrap();
     assert_eq!(checks, 1);
 }
+
+/// A delivery's recheck is recorded like a member's, so when the queue loses it (a worker killed
+/// with it in flight) the reconciler pushes it again, and it runs as a webhook check. Before, it
+/// was a bare queue entry: lost with the queue, it left the member as the delivery said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
+    let w = World::new(Backend::Sqlite).await;
+    let member = w.signed_in(MockUser::active_patron("2070", CAMPAIGN)).await;
+    let former = patreon_mock::MockMembership::former("2070", CAMPAIGN);
+    w.mock.set_membership("2070", CAMPAIGN, Some(former));
+    let body = crate::webhooks::member_document(&w, "2070", 0).await;
+    let received = domain::webhooks::receive(
+        &w.ctx.db,
+        body.as_bytes(),
+        "members:pledge:delete",
+        CAMPAIGN,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let domain::webhooks::Received::New(event_id) = received else {
+        panic!("a new delivery: {received:?}")
+    };
+    // Applied, and its recheck queued... then the queue loses everything.
+    worker::webhook::run(&w.ctx, event_id).await.unwrap();
+    let request = entity::job_request::Entity::find()
+        .filter(entity::job_request::Column::UserId.eq(member))
+        .filter(entity::job_request::Column::Trigger.eq("webhook"))
+        .one(&w.ctx.db)
+        .await
+        .unwrap()
+        .expect("the recheck is recorded");
+    let fresh_queue = domain::jobs::JobQueue::sqlite(
+        &format!(
+            "sqlite://{}/lost-queue-{}.db?mode=rwc",
+            std::env::temp_dir().display(),
+            domain::secrets::random_id()
+        ),
+        "lost",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let repushed =
+        job_requests::repush_stale(&w.ctx.db, &fresh_queue, chrono::Duration::milliseconds(10))
+            .await
+            .unwrap();
+    assert_eq!(repushed, 1);
+    let mut ctx = w.ctx.clone();
+    ctx.queue = fresh_queue.clone();
+    tokio::spawn(worker::startup::run(
+        ctx,
+        fresh_queue,
+        std::future::pending(),
+    ));
+    let done = wait_for_request(&w, &request.id).await;
+    assert_eq!(done.status, "succeeded", "{done:?}");
+    assert!(!load(&w, member).await.membership_active);
+    let webhook_checks = membership_check::Entity::find()
+        .filter(membership_check::Column::UserId.eq(member))
+        .filter(membership_check::Column::Trigger.eq("webhook"))
+        .count(&w.ctx.db)
+        .await
+        .unwrap();
+    assert!(webhook_checks >= 1);
+}

@@ -17,7 +17,7 @@ const UPDATES_PER_MEMBER: u32 = 10;
 
 /// The member document Patreon would send for `patreon_id` now, with `variant` making each
 /// delivery's bytes distinct (as real deliveries are).
-async fn member_document(w: &World, patreon_id: &str, variant: u32) -> String {
+pub(crate) async fn member_document(w: &World, patreon_id: &str, variant: u32) -> String {
     let url = format!(
         "{}/api/oauth2/v2/members/{}?include=user,campaign,currently_entitled_tiers\
          &fields%5Bmember%5D=patron_status,last_charge_status,last_charge_date,\
