@@ -89,21 +89,6 @@ async fn requests_of(w: &World, user_id: i64) -> Vec<job_request::Model> {
         .unwrap()
 }
 
-async fn wait_finished(w: &World, id: &str) -> job_request::Model {
-    let started = std::time::Instant::now();
-    loop {
-        let r = job_requests::find(&w.ctx.db, id).await.unwrap().unwrap();
-        if r.finished_at.is_some() {
-            return r;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "never ran: {r:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn users_list_searches_and_filters_members(backend: Backend) {
     let w = World::new(backend).await;
     w.signed_in(MockUser::active_patron("3001", CAMPAIGN)).await;
@@ -412,7 +397,7 @@ async fn dead_jobs_are_listed_and_retried(backend: Backend) {
     assert_eq!(ok(&w, &["dead-jobs", "list"]).await.trim(), "no dead jobs");
     start_worker(&w);
     for id in [a, b] {
-        let done = wait_finished(&w, &id).await;
+        let done = w.finished_request(&id).await;
         assert_eq!(done.result.as_deref(), Some("paying_member"), "{done:?}");
     }
 }

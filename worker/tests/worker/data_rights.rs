@@ -1,11 +1,7 @@
 //! `worker members export|erase`, and jobs still queued for a member who was erased.
 
 use apalis::prelude::Data;
-use domain::{
-    job_requests::{self, Requested},
-    jobs::Job,
-    membership_checks::CheckTrigger,
-};
+use domain::{job_requests, jobs::Job, membership_checks::CheckTrigger};
 use entity::{job_lease, job_request, membership_check, session, user};
 use patreon_mock::MockUser;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -41,28 +37,11 @@ async fn user_exists(w: &World, patreon_id: &str) -> bool {
         .is_some()
 }
 
-async fn recheck_request(w: &World, user_id: i64) -> job_request::Model {
-    let requested = job_requests::request_verification(
-        &w.ctx.db,
-        user_id,
-        user_id,
-        CheckTrigger::Member,
-        chrono::Duration::zero(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    let Requested::New(request) = requested else {
-        panic!("a new request")
-    };
-    request
-}
-
 async fn the_commands_export_and_erase_a_member(backend: Backend) {
     let w = World::new(backend).await;
     let member = w.signed_in(MockUser::active_patron("7701", CAMPAIGN)).await;
     w.signed_in(MockUser::active_patron("7702", CAMPAIGN)).await;
-    recheck_request(&w, member).await;
+    w.member_recheck(member).await;
 
     let (printed, result) = members(&w, &["export", "7701"]).await;
     result.unwrap();
@@ -139,7 +118,7 @@ async fn the_commands_export_and_erase_a_member_on_postgres() {
 async fn jobs_queued_for_an_erased_member_finish_as_no_ops(backend: Backend) {
     let w = World::new(backend).await;
     let member = w.signed_in(MockUser::active_patron("7711", CAMPAIGN)).await;
-    let request = recheck_request(&w, member).await;
+    let request = w.member_recheck(member).await;
     domain::data_rights::erase(&w.ctx.db, member).await.unwrap();
     w.mock.reset_stats();
 

@@ -202,3 +202,42 @@ impl World {
         user.id
     }
 }
+
+impl World {
+    /// A member's own recheck of `user_id`, recorded but not pushed.
+    pub async fn member_recheck(&self, user_id: i64) -> entity::job_request::Model {
+        let requested = domain::job_requests::request_verification(
+            &self.ctx.db,
+            user_id,
+            user_id,
+            domain::membership_checks::CheckTrigger::Member,
+            chrono::Duration::zero(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        let domain::job_requests::Requested::New(request) = requested else {
+            panic!("a new request")
+        };
+        request
+    }
+
+    /// Request `id` once it has finished (within 15 s).
+    pub async fn finished_request(&self, id: &str) -> entity::job_request::Model {
+        let started = std::time::Instant::now();
+        loop {
+            let r = domain::job_requests::find(&self.ctx.db, id)
+                .await
+                .unwrap()
+                .unwrap();
+            if r.finished_at.is_some() {
+                return r;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(15),
+                "request never finished: {r:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use apalis::prelude::Data;
 use domain::{
-    job_requests::{self, Requested},
+    job_requests,
     jobs::{Job, MAX_ATTEMPTS},
-    membership_checks::CheckTrigger,
 };
 use entity::{membership_check, user};
 use patreon_mock::MockUser;
@@ -33,38 +32,6 @@ async fn load(w: &World, user_id: i64) -> user::Model {
         .await
         .unwrap()
         .unwrap()
-}
-
-async fn new_request(w: &World, user_id: i64) -> entity::job_request::Model {
-    let requested = job_requests::request_verification(
-        &w.ctx.db,
-        user_id,
-        user_id,
-        CheckTrigger::Member,
-        chrono::Duration::zero(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    let Requested::New(request) = requested else {
-        panic!("a new request")
-    };
-    request
-}
-
-async fn wait_for_request(w: &World, id: &str) -> entity::job_request::Model {
-    let started = std::time::Instant::now();
-    loop {
-        let r = job_requests::find(&w.ctx.db, id).await.unwrap().unwrap();
-        if r.finished_at.is_some() {
-            return r;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "request never finished: {r:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn twenty_refresh_triggers_make_one_refresh_call(backend: Backend) {
@@ -207,7 +174,7 @@ async fn the_reconciler_queues_refreshes_for_tokens_about_to_expire() {
 async fn a_check_of_a_member_already_being_checked_waits_for_it() {
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("2040", CAMPAIGN)).await;
-    let request = new_request(&w, member).await;
+    let request = w.member_recheck(member).await;
     // Another delivery of this member's check holds the lease, as a live run would.
     let held = domain::leases::try_acquire(
         &w.ctx.db,
@@ -240,7 +207,7 @@ async fn a_check_of_a_member_already_being_checked_waits_for_it() {
         w.ctx.queue.clone(),
         std::future::pending(),
     ));
-    let done = wait_for_request(&w, &request.id).await;
+    let done = w.finished_request(&request.id).await;
     assert_eq!(done.status, "succeeded");
 }
 
@@ -248,7 +215,7 @@ async fn a_check_of_a_member_already_being_checked_waits_for_it() {
 async fn a_job_that_keeps_crashing_its_worker_ends_dead() {
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("2050", CAMPAIGN)).await;
-    let request = new_request(&w, member).await;
+    let request = w.member_recheck(member).await;
     // Each of these starts was a run that took its worker down before it could finish.
     for _ in 0..MAX_ATTEMPTS {
         job_requests::start_attempt(&w.ctx.db, &request.id)
@@ -278,7 +245,7 @@ async fn rechecks_the_queue_lost_are_pushed_again_and_run_once() {
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("2060", CAMPAIGN)).await;
     // Accepted and recorded, but the push never reached the queue (or the queue lost it).
-    let request = new_request(&w, member).await;
+    let request = w.member_recheck(member).await;
     let fresh = job_requests::repush_stale(&w.ctx.db, &w.ctx.queue, chrono::Duration::minutes(1))
         .await
         .unwrap();
@@ -294,7 +261,7 @@ async fn rechecks_the_queue_lost_are_pushed_again_and_run_once() {
         w.ctx.queue.clone(),
         std::future::pending(),
     ));
-    let done = wait_for_request(&w, &request.id).await;
+    let done = w.finished_request(&request.id).await;
     assert_eq!((done.status.as_str(), done.attempts), ("succeeded", 1));
     let checks = membership_check::Entity::find()
         .filter(membership_check::Column::UserId.eq(member))
@@ -360,7 +327,7 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
         fresh_queue,
         std::future::pending(),
     ));
-    let done = wait_for_request(&w, &request.id).await;
+    let done = w.finished_request(&request.id).await;
     assert_eq!(done.status, "succeeded", "{done:?}");
     assert!(!load(&w, member).await.membership_active);
     let webhook_checks = membership_check::Entity::find()
