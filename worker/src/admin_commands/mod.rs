@@ -61,7 +61,7 @@ async fn member(db: &impl ConnectionTrait, patreon_id: &str) -> anyhow::Result<u
         .await?
         .with_context(|| {
             format!(
-                "no member with Patreon id {patreon_id} (members appear after their first sign-in)"
+                "no member with Patreon id {patreon_id} (members appear at their first sign-in or with `worker import-profiles`)"
             )
         })
 }
