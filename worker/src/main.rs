@@ -17,6 +17,15 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match worker::commands::dispatch(settings, &args).await {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`worker members export … | head`): not a failure of ours.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("worker: {e:#}");
             ExitCode::FAILURE
