@@ -37,16 +37,27 @@ pub async fn request_verification(
     cooldown: Duration,
     now: DateTime<Utc>,
 ) -> Result<Requested> {
-    let latest = job_request::Entity::find()
-        .filter(job_request::Column::UserId.eq(user_id))
-        .filter(job_request::Column::Kind.eq(VERIFY_MEMBERSHIP))
-        .order_by_desc(job_request::Column::CreatedAt)
+    let verifications = || {
+        job_request::Entity::find()
+            .filter(job_request::Column::UserId.eq(user_id))
+            .filter(job_request::Column::Kind.eq(VERIFY_MEMBERSHIP))
+            .order_by_desc(job_request::Column::CreatedAt)
+    };
+    // Any open check answers this request too, whoever asked for it.
+    let open = verifications()
+        .filter(job_request::Column::Status.is_in(OPEN))
+        .one(db)
+        .await?;
+    if let Some(open) = open {
+        return Ok(Requested::AlreadyOpen(open));
+    }
+    // The cooldown counts only requests of the same trigger: a webhook's recheck must not use
+    // up the member's own "recheck my status".
+    let latest = verifications()
+        .filter(job_request::Column::Trigger.eq(trigger.as_str()))
         .one(db)
         .await?;
     if let Some(latest) = latest {
-        if OPEN.contains(&latest.status.as_str()) {
-            return Ok(Requested::AlreadyOpen(latest));
-        }
         let since = now - latest.finished_at.unwrap_or(latest.created_at);
         if since < cooldown {
             return Ok(Requested::TooSoon(cooldown - since));

@@ -338,3 +338,45 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
         .unwrap();
     assert!(webhook_checks >= 1);
 }
+
+/// A webhook's recheck answers a member who asks meanwhile, but once it has finished it does not
+/// use up the member's own "recheck my status" (their cooldown counts their own requests).
+#[tokio::test]
+async fn a_webhooks_recheck_does_not_use_up_the_members_own_recheck() {
+    use domain::job_requests::Requested;
+    use domain::membership_checks::CheckTrigger;
+    let w = World::new(Backend::Sqlite).await;
+    let member = w.signed_in(MockUser::active_patron("2080", CAMPAIGN)).await;
+    let cooldown = chrono::Duration::minutes(1);
+    let ask = |by: Option<i64>, trigger: CheckTrigger| {
+        job_requests::request_verification(
+            &w.ctx.db,
+            member,
+            by,
+            trigger,
+            cooldown,
+            chrono::Utc::now(),
+        )
+    };
+    let Requested::New(webhook) = ask(None, CheckTrigger::Webhook).await.unwrap() else {
+        panic!("a new webhook recheck")
+    };
+    let Requested::AlreadyOpen(open) = ask(Some(member), CheckTrigger::Member).await.unwrap()
+    else {
+        panic!("the open webhook recheck answers the member")
+    };
+    assert_eq!(open.id, webhook.id);
+    job_requests::mark_finished(&w.ctx.db, &webhook.id, Ok("not_a_paying_member"))
+        .await
+        .unwrap();
+    let Requested::New(own) = ask(Some(member), CheckTrigger::Member).await.unwrap() else {
+        panic!("the member's own recheck is not too soon")
+    };
+    job_requests::mark_finished(&w.ctx.db, &own.id, Ok("not_a_paying_member"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ask(Some(member), CheckTrigger::Member).await.unwrap(),
+        Requested::TooSoon(_)
+    ));
+}
