@@ -166,18 +166,9 @@ impl Drop for ReleaseOnDrop {
 /// Lets go of `lease`, retrying with backoff while the database is unreachable, until the lease
 /// would have expired anyway.
 async fn release_eventually(db: DatabaseConnection, lease: Lease, ttl: Duration) {
-    let expired = tokio::time::Instant::now() + ttl.to_std().unwrap_or_default();
-    let mut wait = std::time::Duration::from_millis(100);
-    loop {
-        let Err(e) = delete(&db, &lease).await else {
-            return;
-        };
-        if tokio::time::Instant::now() + wait >= expired {
-            tracing::warn!(key = %lease.key, error = %e, "cannot let go of a lease; it will expire");
-            return;
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+    let released = crate::db_retry::until(Utc::now() + ttl, || delete(&db, &lease)).await;
+    if let Err(e) = released {
+        tracing::warn!(key = %lease.key, error = %e, "cannot let go of a lease; it will expire");
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod data_rights;
 pub mod db;
+mod db_retry;
 pub mod dead_letters;
 mod error;
 pub mod job_requests;

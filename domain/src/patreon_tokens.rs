@@ -183,9 +183,8 @@ async fn claim_lease(
 /// Clears the refresh lease if it is still the one claimed until `lease_until`, retrying with
 /// backoff while the database is unreachable, until that lease would have expired anyway.
 async fn let_go_if_ours(db: &impl ConnectionTrait, u: &user::Model, lease_until: DateTime<Utc>) {
-    let mut wait = StdDuration::from_millis(100);
-    loop {
-        let cleared = user::Entity::update_many()
+    let clear = || {
+        user::Entity::update_many()
             .col_expr(
                 user::Column::TokenRefreshLeaseUntil,
                 Expr::value(Option::<DateTime<Utc>>::None),
@@ -194,14 +193,9 @@ async fn let_go_if_ours(db: &impl ConnectionTrait, u: &user::Model, lease_until:
             .filter(user::Column::TokenVersion.eq(u.token_version))
             .filter(user::Column::TokenRefreshLeaseUntil.eq(lease_until))
             .exec(db)
-            .await;
-        let retry_at = Utc::now() + Duration::from_std(wait).unwrap_or(Duration::zero());
-        if cleared.is_ok() || retry_at >= lease_until {
-            return;
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(StdDuration::from_secs(5));
-    }
+    };
+    // Left set, it expires at `lease_until`: giving up then loses nothing.
+    let _ = crate::db_retry::until(lease_until, clear).await;
 }
 
 async fn refresh_with_lease(
@@ -300,20 +294,12 @@ async fn store_refreshed(
     pair: StoredPair,
     lease_until: DateTime<Utc>,
 ) -> Result<()> {
-    let mut wait = StdDuration::from_millis(100);
-    loop {
-        let Err(e) = write_pair(db, u, pair.clone(), false).await else {
-            return Ok(());
-        };
-        let retry_at = Utc::now() + Duration::from_std(wait).unwrap_or(Duration::zero());
-        if retry_at >= lease_until {
-            tracing::error!(user_id = u.id, error = %e, "refreshed Patreon token lost: cannot store it");
-            return Err(e);
-        }
-        tracing::warn!(user_id = u.id, error = %e, "cannot store the refreshed Patreon token yet; retrying");
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(StdDuration::from_secs(5));
+    let stored =
+        crate::db_retry::until(lease_until, || write_pair(db, u, pair.clone(), false)).await;
+    if let Err(e) = &stored {
+        tracing::error!(user_id = u.id, error = %e, "refreshed Patreon token lost: cannot store it");
     }
+    stored
 }
 
 /// A token pair as stored: ciphertexts and the access token's expiry.
