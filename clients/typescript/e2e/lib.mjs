@@ -1,9 +1,28 @@
-// Process helpers shared by the e2e suites: free ports, child processes in their own process
+// Helpers shared by the e2e suites: launching Chromium, and processes: free ports, child processes in their own process
 // groups with their output in artifacts/<name>.log, stopping them all, waiting for HTTP.
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+
+import { chromium } from "playwright-core";
+
+/** Headless Chromium from `executablePath`, with nothing that reaches out to Google's services. */
+export function launchChromium(executablePath) {
+  return chromium.launch({
+    executablePath,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
 
 export function processes(prefix, artifacts) {
   const children = [];

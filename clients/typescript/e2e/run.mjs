@@ -7,16 +7,13 @@
 // DEMO_BIN: the demo binary (default: <repo>/target/debug/demo). CHROMIUM: the browser
 // (default /usr/bin/chromium). Exits non-zero on the first failure.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
 
-import { processes } from "./lib.mjs";
+import { launchChromium, processes } from "./lib.mjs";
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const repoRoot = resolve(packageDir, "../..");
@@ -80,19 +77,7 @@ async function main() {
       await waitForHttp(`${app}/`, preview, "vite preview");
     });
 
-    const browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium(chromiumPath);
     try {
       await withFailureScreenshot("cookie-mode", (current) => cookieMode(browser, current, { app, mock }));
       await withFailureScreenshot("bearer-mode", (current) => bearerMode(browser, current, { app }));
