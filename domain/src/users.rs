@@ -40,12 +40,12 @@ pub fn encrypt_tokens(
     ))
 }
 
-/// Applies a fresh identity check to a row (profile, membership, decision).
+/// Applies what Patreon says (profile, membership) and the rule's decision to a row. The caller
+/// stamps when, if at all, this counts as a check.
 pub(crate) fn apply_identity(
     row: &mut user::ActiveModel,
     identity: &Identity,
     decision: AccessDecision,
-    now: DateTime<Utc>,
 ) {
     let m = identity.membership.as_ref();
     row.email = Set(identity.email.clone());
@@ -62,8 +62,6 @@ pub(crate) fn apply_identity(
     row.entitled_amount_cents = Set(m.map_or(0, |m| m.entitled_amount_cents));
     row.tier_title = Set(m.and_then(|m| m.tier_title()).map(str::to_owned));
     row.membership_active = Set(decision.granted);
-    row.last_checked = Set(Some(now));
-    row.updated_at = Set(now);
 }
 
 fn patron_status_str(s: membership::PatronStatus) -> &'static str {
@@ -132,7 +130,9 @@ pub async fn record_sign_in(
             ..Default::default()
         },
     };
-    apply_identity(&mut row, identity, decision, now);
+    apply_identity(&mut row, identity, decision);
+    row.last_checked = Set(Some(now));
+    row.updated_at = Set(now);
     row.access_token = Set(Some(access));
     row.refresh_token = Set(Some(refresh));
     row.token_expires_at = Set(Some(expires_at));

@@ -6,10 +6,11 @@
 //! audit row. A transient Patreon failure changes nothing and is returned for the caller to retry
 //! later; a dead link flags the member (`needs_relogin`) and keeps their last known status.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::user;
 use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, TransactionTrait,
 };
 
 use crate::crypto::TokenCipher;
@@ -55,6 +56,9 @@ impl Verifier<'_> {
             .await?
             .ok_or(Error::UnknownUser)?;
         let already_dead = before.needs_relogin || before.access_token.is_none();
+        // What Patreon answers is its state at some instant after this one: a delivery received
+        // later may be newer, so this is the check's time, not when it is stored.
+        let read_at = Utc::now();
         let read = if already_dead {
             Err(Error::NeedsRelogin)
         } else {
@@ -84,7 +88,7 @@ impl Verifier<'_> {
         };
         match identity {
             Ok(identity) if identity.patreon_id == before.patreon_id => {
-                record_state(db, self.policy, &before, &identity, trigger).await
+                record_state(db, self.policy, &before, &identity, trigger, Some(read_at)).await
             }
             Ok(_) => {
                 self.fail(
@@ -206,12 +210,31 @@ impl Verifier<'_> {
 
 /// Applies the membership rule to what Patreon says about the member (`identity`), stores the
 /// outcome with its audit row, ends every session on fraud, and tells the api processes.
+///
+/// `read_at` is when Patreon's API was read, stored as the member's `last_checked`; `None` for a
+/// webhook delivery, which is not ordered and so is no check (the recheck it asks for is).
 pub(crate) async fn record_state(
     db: &DatabaseConnection,
     policy: &MembershipPolicy,
     before: &user::Model,
     identity: &Identity,
     trigger: CheckTrigger,
+    read_at: Option<DateTime<Utc>>,
+) -> Result<Verification> {
+    let txn = db.begin().await?;
+    let verification = record_state_in(&txn, policy, before, identity, trigger, read_at).await?;
+    txn.commit().await?;
+    Ok(verification)
+}
+
+/// [`record_state`] inside the caller's transaction, for callers that must commit more with it.
+pub(crate) async fn record_state_in(
+    txn: &DatabaseTransaction,
+    policy: &MembershipPolicy,
+    before: &user::Model,
+    identity: &Identity,
+    trigger: CheckTrigger,
+    read_at: Option<DateTime<Utc>>,
 ) -> Result<Verification> {
     let now = Utc::now();
     let decision = membership::decide(
@@ -220,10 +243,13 @@ pub(crate) async fn record_state(
         policy,
         now,
     );
-    let txn = db.begin().await?;
     let mut row = before.clone().into_active_model();
-    users::apply_identity(&mut row, identity, decision, now);
-    let after = row.update(&txn).await?;
+    users::apply_identity(&mut row, identity, decision);
+    if let Some(read_at) = read_at {
+        row.last_checked = Set(Some(read_at));
+    }
+    row.updated_at = Set(now);
+    let after = row.update(txn).await?;
     let changed = membership_checks::changed(Some(before), &after);
     let outcome = if changed {
         CheckOutcome::Changed
@@ -240,8 +266,7 @@ pub(crate) async fn record_state(
         error: None,
         at: now,
     };
-    membership_checks::record_decision(&txn, audit, decision.end_sessions).await?;
-    txn.commit().await?;
+    membership_checks::record_decision(txn, audit, decision.end_sessions).await?;
     tracing::info!(
         user_id = before.id,
         trigger = trigger.as_str(),

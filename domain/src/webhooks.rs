@@ -7,21 +7,23 @@
 //! nothing; the recheck that follows every applied event settles the rest through the API.
 
 use chrono::{DateTime, Utc};
-use entity::{user, webhook_event};
+use entity::{job_request, user, webhook_event};
 use hmac::{Hmac, Mac};
 use md5::Md5;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QuerySelect, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use crate::job_requests::{self, Requested};
 use crate::membership::MembershipPolicy;
 use crate::membership_checks::CheckTrigger;
 use crate::patreon::{Identity, resources};
-use crate::verification::{Verification, record_state};
+use crate::verification::{Verification, record_state_in};
 use crate::{Result, users};
 
 /// Patreon's bodies are a few KiB; anything near this is not from Patreon.
@@ -162,13 +164,21 @@ async fn receive_again(
 }
 
 /// What applying an event came to.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Applied {
-    /// The member's state now follows the event; confirm it with a recheck.
-    Applied { user_id: i64, changed: bool },
+    /// The member's state now follows the event. `recheck` is the confirming check recorded
+    /// with it when the event changed something, for the caller to queue.
+    Applied {
+        user_id: i64,
+        changed: bool,
+        recheck: Option<job_request::Model>,
+    },
     /// Older than what is stored: nothing changes. `recheck` when only Patreon's charge dates
     /// said so (ask Patreon to be sure); not when a successful check ran after it arrived.
-    Stale { user_id: i64, recheck: bool },
+    Stale {
+        user_id: i64,
+        recheck: Option<job_request::Model>,
+    },
     /// No user with that Patreon id yet: kept for their first sign-in.
     Waiting,
     /// Not pending (done already, or gone).
@@ -176,6 +186,10 @@ pub enum Applied {
 }
 
 /// Applies pending event `id` with the shared membership rule.
+///
+/// The new state, the event's outcome and the recheck that confirms it commit together: a worker
+/// killed in between would otherwise leave a state taken from an out-of-order delivery with no
+/// check owed (a retry would find the state already there and see nothing to confirm).
 pub async fn apply(
     db: &DatabaseConnection,
     policy: &MembershipPolicy,
@@ -208,11 +222,18 @@ pub async fn apply(
         (Some(event_charge), Some(stored)) if event_charge < stored
     );
     let checked_since = before.last_checked.is_some_and(|at| at > event.received_at);
+    let txn = db.begin().await?;
     if older_charge || checked_since {
-        finish(db, id, "stale", "older_than_stored", now).await?;
+        finish(&txn, id, "stale", "older_than_stored", now).await?;
+        let recheck = if checked_since {
+            None
+        } else {
+            recheck(&txn, before.id, now).await?
+        };
+        txn.commit().await?;
         return Ok(Applied::Stale {
             user_id: before.id,
-            recheck: !checked_since,
+            recheck,
         });
     }
     let identity = Identity {
@@ -223,19 +244,52 @@ pub async fn apply(
         image_url: before.avatar_url.clone(),
         membership: Some(member.snapshot),
     };
-    let verification = record_state(db, policy, &before, &identity, CheckTrigger::Webhook).await?;
-    let changed = matches!(verification, Verification::Verified { changed: true, .. });
-    finish(
-        db,
-        id,
-        "applied",
-        if changed { "changed" } else { "unchanged" },
-        now,
+    let verification = record_state_in(
+        &txn,
+        policy,
+        &before,
+        &identity,
+        CheckTrigger::Webhook,
+        None,
     )
     .await?;
+    let changed = matches!(verification, Verification::Verified { changed: true, .. });
+    let outcome = if changed { "changed" } else { "unchanged" };
+    finish(&txn, id, "applied", outcome, now).await?;
+    // Deliveries can be stale or out of order: a change is confirmed by reading Patreon.
+    let recheck = if changed {
+        recheck(&txn, before.id, now).await?
+    } else {
+        None
+    };
+    txn.commit().await?;
     Ok(Applied::Applied {
         user_id: before.id,
         changed,
+        recheck,
+    })
+}
+
+/// Records the recheck that confirms an event, unless one is open already: that one runs after
+/// this event (events apply under the member's lease, which a running check holds) and reads
+/// Patreon then. Returns a new request, to be queued.
+async fn recheck(
+    txn: &DatabaseTransaction,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<job_request::Model>> {
+    let requested = job_requests::request_verification(
+        txn,
+        user_id,
+        None,
+        CheckTrigger::Webhook,
+        chrono::Duration::zero(),
+        now,
+    )
+    .await?;
+    Ok(match requested {
+        Requested::New(request) => Some(request),
+        Requested::AlreadyOpen(_) | Requested::TooSoon(_) => None,
     })
 }
 

@@ -3,10 +3,9 @@
 
 use apalis::prelude::BoxDynError;
 use domain::{
-    job_requests::{self, Requested},
+    job_requests,
     jobs::Job,
     leases,
-    membership_checks::CheckTrigger,
     metrics::metrics,
     webhooks::{self, Applied},
 };
@@ -43,40 +42,19 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
         None => applying.await?,
     };
     tracing::info!(event_id, ?applied, "webhook processed");
-    let user_id = match applied {
-        Applied::Applied {
-            user_id,
-            changed: true,
+    let recheck = match applied {
+        Applied::Applied { recheck, .. } | Applied::Stale { recheck, .. } => {
+            if let Some(received) = webhooks::received_at(&ctx.db, event_id).await? {
+                let lag = (chrono::Utc::now() - received).num_milliseconds().max(0) as f64;
+                metrics().webhook_lag_seconds.observe(lag / 1000.0);
+            }
+            recheck
         }
-        | Applied::Stale {
-            user_id,
-            recheck: true,
-        } => user_id,
-        // Nothing changed (the delivery says what we had), or a check that ran after this
-        // delivery arrived already knows better: nothing to confirm with Patreon.
-        Applied::Applied { changed: false, .. }
-        | Applied::Stale { recheck: false, .. }
-        | Applied::Waiting
-        | Applied::Nothing => return Ok(Ran::Done),
+        Applied::Waiting | Applied::Nothing => None,
     };
-    if let Some(received) = webhooks::received_at(&ctx.db, event_id).await? {
-        let lag = (chrono::Utc::now() - received).num_milliseconds().max(0) as f64 / 1000.0;
-        metrics().webhook_lag_seconds.observe(lag);
-    }
-    // The recheck reads Patreon itself; deliveries can be stale or out of order. It is recorded
-    // as a request, so the reconciler pushes it again if the queue loses it (a worker killed
-    // with it in flight). One already open runs after this delivery and reads Patreon then:
-    // applying runs under the member's lease, which a running check holds.
-    let requested = job_requests::request_verification(
-        &ctx.db,
-        user_id,
-        None,
-        CheckTrigger::Webhook,
-        chrono::Duration::zero(),
-        chrono::Utc::now(),
-    )
-    .await?;
-    if let Requested::New(request) = requested {
+    // Recorded with the event, so if this push is lost (a worker killed right here) the
+    // reconciler pushes it again.
+    if let Some(request) = recheck {
         job_requests::push(&ctx.db, &ctx.queue, &request).await?;
     }
     Ok(Ran::Done)

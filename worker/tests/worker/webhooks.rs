@@ -1,5 +1,6 @@
-//! Webhook deliveries under stress: a burst of 1,000 distinct events, with the worker process
-//! killed in the middle. Every event is processed and every member ends in Patreon's state.
+//! Webhook deliveries out of order and under stress: a delivery is older than the stored state
+//! only when a check read Patreon after it arrived; a burst of 1,000 distinct events, with the
+//! worker process killed in the middle, leaves every member in Patreon's state.
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,109 @@ pub(crate) async fn member_document(w: &World, patreon_id: &str, variant: u32) -
     let mut json: serde_json::Value = serde_json::from_str(&body).unwrap();
     json["data"]["attributes"]["note"] = serde_json::Value::from(format!("delivery {variant}"));
     json.to_string()
+}
+
+/// Records `body` as received at `at`; returns the event id.
+async fn deliver(w: &World, body: &str, at: chrono::DateTime<chrono::Utc>) -> i64 {
+    let received = webhooks::receive(&w.ctx.db, body.as_bytes(), "members:update", CAMPAIGN, at)
+        .await
+        .unwrap()
+        .unwrap();
+    let webhooks::Received::New(event_id) = received else {
+        panic!("a new delivery: {received:?}")
+    };
+    event_id
+}
+
+async fn apply(w: &World, event_id: i64) -> webhooks::Applied {
+    let policy = &w.ctx.settings.membership;
+    webhooks::apply(&w.ctx.db, policy, event_id, chrono::Utc::now())
+        .await
+        .unwrap()
+}
+
+async fn paying(w: &World, user_id: i64) -> bool {
+    user::Entity::find_by_id(user_id)
+        .one(&w.ctx.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .membership_active
+}
+
+/// The member's state as Patreon's cancellation delivery would carry it, Patreon left as it was.
+async fn cancellation(w: &World, patreon_id: &str, variant: u32) -> String {
+    let active = MockMembership::active(patreon_id, CAMPAIGN, MockTier::supporter());
+    let cancelled = MockMembership {
+        last_charge_date: active.last_charge_date.clone(),
+        ..MockMembership::former(patreon_id, CAMPAIGN)
+    };
+    w.mock.set_membership(patreon_id, CAMPAIGN, Some(cancelled));
+    let body = member_document(w, patreon_id, variant).await;
+    w.mock.set_membership(patreon_id, CAMPAIGN, Some(active));
+    body
+}
+
+/// Two deliveries arrive together; the one saying nothing new is applied first. Applying it is
+/// no check of Patreon, so the cancellation is not "older than the stored state": it used to be
+/// dropped as stale with no recheck, leaving the member in until the next sweep.
+#[tokio::test]
+async fn a_delivery_applied_first_does_not_make_one_that_arrived_with_it_stale() {
+    let w = World::new(Backend::Sqlite).await;
+    let member = w
+        .signed_in(patreon_mock::MockUser::active_patron("4900", CAMPAIGN))
+        .await;
+    // Store the state as deliveries describe it, so the next active one changes nothing.
+    let first = member_document(&w, "4900", 0).await;
+    let first = deliver(&w, &first, chrono::Utc::now()).await;
+    apply(&w, first).await;
+    let arrived = chrono::Utc::now();
+    let nothing_new = deliver(&w, &member_document(&w, "4900", 1).await, arrived).await;
+    let cancelled = deliver(&w, &cancellation(&w, "4900", 2).await, arrived).await;
+    let applied = apply(&w, nothing_new).await;
+    assert!(
+        matches!(applied, webhooks::Applied::Applied { changed: false, .. }),
+        "{applied:?}"
+    );
+    let applied = apply(&w, cancelled).await;
+    assert!(
+        matches!(applied, webhooks::Applied::Applied { changed: true, .. }),
+        "{applied:?}"
+    );
+    assert!(!paying(&w, member).await);
+}
+
+/// A check that read Patreon before a delivery arrived, and stored its answer after, knows less
+/// than the delivery: the check's time is when it read, not when it stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_arrives_during_a_check_is_not_older_than_it() {
+    let w = World::new(Backend::Sqlite).await;
+    let member = w
+        .signed_in(patreon_mock::MockUser::active_patron("4901", CAMPAIGN))
+        .await;
+    let body = cancellation(&w, "4901", 0).await;
+    w.mock.set_faults(patreon_mock::Faults {
+        latency_ms: 400,
+        ..Default::default()
+    });
+    let ctx = w.ctx.clone();
+    let check = tokio::spawn(async move {
+        let trigger = domain::membership_checks::CheckTrigger::Admin;
+        ctx.verifier().verify(&ctx.db, member, trigger).await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let event = deliver(&w, &body, chrono::Utc::now()).await;
+    check.await.unwrap().unwrap();
+    assert!(
+        paying(&w, member).await,
+        "Patreon still said active when read"
+    );
+    let applied = apply(&w, event).await;
+    assert!(
+        matches!(applied, webhooks::Applied::Applied { changed: true, .. }),
+        "{applied:?}"
+    );
+    assert!(!paying(&w, member).await);
 }
 
 async fn pending(w: &World) -> u64 {
