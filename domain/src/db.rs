@@ -5,6 +5,9 @@ use std::time::Duration;
 use migration::MigratorTrait;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
+mod schema;
+pub use schema::{SchemaState, schema_state};
+
 /// Used when `DATABASE_URL` is unset; `mode=rwc` creates the file on first start.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://./data/patreon-gate.db?mode=rwc";
 

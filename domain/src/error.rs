@@ -3,8 +3,9 @@ use crate::{crypto::CryptoError, patreon::PatreonError};
 /// What a use case can fail with. The api maps each variant to an HTTP status in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("database error")]
-    Database(#[from] sea_orm::DbErr),
+    /// Shows the cause, so a log line says which (no source: chain printers would repeat it).
+    #[error("database error: {0}")]
+    Database(sea_orm::DbErr),
     #[error("Patreon request failed: {0}")]
     Patreon(#[from] PatreonError),
     #[error("stored token could not be decrypted")]
@@ -32,6 +33,12 @@ pub enum Error {
     MemberBusy,
     #[error("the job queue refused the job: {0}")]
     Queue(String),
+}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Error::Database(e)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,6 +1,8 @@
 //! Schema migrations. Append-only; every migration has a working `down`.
 
 pub use sea_orm_migration::prelude::*;
+/// The table of applied migrations, for callers that check the schema without changing it.
+pub use sea_orm_migration::seaql_migrations;
 
 mod m20261128_000001_create_users;
 mod m20261128_000002_create_sign_in_tables;

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use domain::{
-    config::Settings, jobs::JobQueue, membership_checks::CheckTrigger, verification::Verification,
+    config::Settings, db::SchemaState, jobs::JobQueue, membership_checks::CheckTrigger,
+    verification::Verification,
 };
 use sea_orm::DatabaseConnection;
 
@@ -29,6 +30,10 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
         .await
         .context("cannot open the database at DATABASE_URL")?;
     let command = args.first().map(String::as_str).unwrap_or("run");
+    // `run` waits for the api to migrate; a one-off command says what to do instead.
+    if command != "run" {
+        check_schema(&db).await?;
+    }
     if crate::admin_commands::COMMANDS.contains(&command) {
         let ctx = context(settings, db).await?;
         return crate::admin_commands::run(&ctx, args, &mut std::io::stdout()).await;
@@ -136,6 +141,20 @@ async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Fails with what to do when the database is behind this release.
+async fn check_schema(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let state = domain::db::schema_state(db)
+        .await
+        .context("cannot read the database's applied migrations")?;
+    if let Some(advice) = state.advice() {
+        anyhow::bail!(advice);
+    }
+    if let SchemaState::Ahead(unknown) = state {
+        tracing::warn!(?unknown, "the database was migrated by a newer release");
+    }
+    Ok(())
+}
+
 /// `worker [run]`: queued jobs, scheduled sweeps and their reconciliation until SIGTERM or Ctrl-C.
 async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
     tracing::info!("worker running");
@@ -146,9 +165,49 @@ async fn run(ctx: WorkerCtx) -> anyhow::Result<()> {
             tracing::error!(error = %e, "worker HTTP server (metrics, health) is down");
         }
     });
-    let ran = crate::startup::run_all(ctx, shutdown_signal()).await;
+    let mut shutdown = Box::pin(shutdown_signal());
+    let ran = if until_migrated(&ctx.db, &mut shutdown).await {
+        crate::startup::run_all(ctx, shutdown).await
+    } else {
+        Ok(())
+    };
     http.abort();
     ran
+}
+
+/// How often a worker started before the api looks again for the schema it needs.
+const SCHEMA_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often it says it is still waiting.
+const SCHEMA_NAG: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits until the database has this release's migrations (the api applies them at start, and
+/// may start after the worker); `false` when `shutdown` came first. `/readyz` fails meanwhile.
+async fn until_migrated(
+    db: &DatabaseConnection,
+    shutdown: &mut (impl Future<Output = std::io::Result<()>> + Unpin),
+) -> bool {
+    let mut last_told: Option<tokio::time::Instant> = None;
+    loop {
+        match domain::db::schema_state(db).await {
+            Ok(SchemaState::Current) => return true,
+            Ok(SchemaState::Ahead(unknown)) => {
+                tracing::warn!(?unknown, "the database was migrated by a newer release");
+                return true;
+            }
+            Ok(behind) => {
+                if last_told.is_none_or(|at| at.elapsed() >= SCHEMA_NAG) {
+                    let advice = behind.advice().unwrap_or_default();
+                    tracing::warn!("{advice}; waiting");
+                    last_told = Some(tokio::time::Instant::now());
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the database's migrations"),
+        }
+        tokio::select! {
+            _ = &mut *shutdown => return false,
+            () = tokio::time::sleep(SCHEMA_POLL) => {}
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -1,5 +1,5 @@
 //! The worker's small HTTP side: `/metrics` for Prometheus, `/healthz` for liveness and
-//! `/readyz` (the database answers) for orchestrators.
+//! `/readyz` (the database answers, with this release's schema) for orchestrators.
 
 use domain::metrics::{self, Scrape};
 use poem::{
@@ -40,9 +40,11 @@ fn healthz() -> &'static str {
 
 #[handler]
 async fn readyz(ctx: Data<&WorkerCtx>) -> Response {
-    match ctx.db.ping().await {
-        Ok(()) => "ok".into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    let unavailable = |why: &'static str| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    match domain::db::schema_state(&ctx.db).await {
+        Ok(domain::db::SchemaState::Behind(_)) => unavailable("database not migrated yet"),
+        Ok(_) => "ok".into_response(),
+        Err(_) => unavailable("database unreachable"),
     }
 }
 

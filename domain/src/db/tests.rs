@@ -13,6 +13,8 @@ use sea_orm::{
 };
 use test_support::{Backend, TestDb, postgres_enabled};
 
+use super::{SchemaState, schema_state};
+
 /// The schema as sorted lines: columns (type, nullability, default), indexes and constraints.
 async fn schema(db: &DatabaseConnection) -> Vec<String> {
     let queries: &[&str] = match db.get_database_backend() {
@@ -204,6 +206,7 @@ async fn every_migration_rolls_back_to_zero_and_up_again(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(schema_state(&db).await.unwrap(), SchemaState::Current);
     fill_every_table(&db).await;
 
     // Down one step at a time: each level's schema is exactly what it was on the way up, and the
@@ -222,6 +225,10 @@ async fn every_migration_rolls_back_to_zero_and_up_again(backend: Backend) {
         if table_exists(&db, "users").await {
             assert_eq!(count(&db, "users").await, 1, "level {level} lost the data");
         }
+        let SchemaState::Behind(pending) = schema_state(&db).await.unwrap() else {
+            panic!("level {level} is behind")
+        };
+        assert_eq!(pending.len(), steps - level);
     }
     assert!(schema(&db).await.is_empty(), "tables are left at zero");
 
@@ -242,4 +249,23 @@ async fn postgres_migrations_roll_back_to_zero_and_up_again_with_data() {
     if postgres_enabled() {
         every_migration_rolls_back_to_zero_and_up_again(Backend::Postgres).await;
     }
+}
+
+/// A database a newer release migrated (a staged upgrade, or binaries rolled back before the
+/// schema) is reported as ahead, naming what this build does not know.
+#[tokio::test]
+async fn a_migration_this_build_does_not_know_makes_the_schema_ahead() {
+    let test_db = TestDb::create(Backend::Sqlite).await;
+    let db = crate::db::connect(&test_db.url, 1).await.unwrap();
+    crate::db::migrate(&db).await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) \
+         VALUES ('m20990101_000001_from_the_future', 0)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        schema_state(&db).await.unwrap(),
+        SchemaState::Ahead(vec!["m20990101_000001_from_the_future".to_owned()])
+    );
 }
