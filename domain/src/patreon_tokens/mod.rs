@@ -6,16 +6,16 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use entity::user;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait},
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::ExprTrait};
 use secrecy::SecretString;
 
 use crate::crypto::{TokenCipher, token_aad};
 use crate::patreon::PatreonClient;
 use crate::users::{ACCESS_TOKEN_COLUMN, REFRESH_TOKEN_COLUMN, encrypt_tokens};
 use crate::{Error, Result, sessions};
+
+mod row;
+use row::{StoredPair, claim_lease, let_go_if_ours, release_lease, store_refreshed, write_pair};
 
 /// Longer than the Patreon HTTP timeout, so a lease outlives the call it guards.
 const LEASE: Duration = Duration::seconds(60);
@@ -157,47 +157,6 @@ async fn refresh_while(
     }
 }
 
-async fn claim_lease(
-    db: &impl ConnectionTrait,
-    u: &user::Model,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-) -> Result<bool> {
-    let claimed = user::Entity::update_many()
-        .col_expr(
-            user::Column::TokenRefreshLeaseUntil,
-            Expr::value(lease_until),
-        )
-        .filter(user::Column::Id.eq(u.id))
-        .filter(user::Column::TokenVersion.eq(u.token_version))
-        .filter(
-            user::Column::TokenRefreshLeaseUntil
-                .is_null()
-                .or(user::Column::TokenRefreshLeaseUntil.lt(now)),
-        )
-        .exec(db)
-        .await?;
-    Ok(claimed.rows_affected == 1)
-}
-
-/// Clears the refresh lease if it is still the one claimed until `lease_until`, retrying with
-/// backoff while the database is unreachable, until that lease would have expired anyway.
-async fn let_go_if_ours(db: &impl ConnectionTrait, u: &user::Model, lease_until: DateTime<Utc>) {
-    let clear = || {
-        user::Entity::update_many()
-            .col_expr(
-                user::Column::TokenRefreshLeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(user::Column::Id.eq(u.id))
-            .filter(user::Column::TokenVersion.eq(u.token_version))
-            .filter(user::Column::TokenRefreshLeaseUntil.eq(lease_until))
-            .exec(db)
-    };
-    // Left set, it expires at `lease_until`: giving up then loses nothing.
-    let _ = crate::db_retry::until(lease_until, clear).await;
-}
-
 async fn refresh_with_lease(
     db: &impl ConnectionTrait,
     patreon: &PatreonClient,
@@ -205,21 +164,12 @@ async fn refresh_with_lease(
     u: &user::Model,
     lease_until: DateTime<Utc>,
 ) -> Result<()> {
-    let release = || {
-        user::Entity::update_many()
-            .col_expr(
-                user::Column::TokenRefreshLeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(user::Column::Id.eq(u.id))
-            .filter(user::Column::TokenVersion.eq(u.token_version))
-    };
     let stored = u.refresh_token.as_deref().ok_or(Error::NeedsRelogin)?;
     let refresh_token =
         match cipher.decrypt(stored, &token_aad(&u.patreon_id, REFRESH_TOKEN_COLUMN)) {
             Ok(token) => token,
             Err(e) => {
-                release().exec(db).await?;
+                release_lease(db, u).await?;
                 return Err(e.into());
             }
         };
@@ -264,7 +214,7 @@ async fn refresh_with_lease(
             Err(Error::NeedsRelogin)
         }
         Err(e) => {
-            release().exec(db).await?;
+            release_lease(db, u).await?;
             Err(e.into())
         }
     }
@@ -281,58 +231,6 @@ pub(crate) async fn mark_link_dead(db: &impl ConnectionTrait, u: &user::Model) -
     };
     write_pair(db, u, forgotten, true).await?;
     sessions::revoke_all_for_user(db, u.id, now).await?;
-    Ok(())
-}
-
-/// Stores the pair Patreon just issued. Patreon has spent the old refresh token, so this pair
-/// is the only one that works: while the lease is ours, a database that went away is waited for
-/// (with backoff) rather than the pair lost and the member's link with it. A write whose answer
-/// was lost is harmless to repeat: the version check makes it a no-op.
-async fn store_refreshed(
-    db: &impl ConnectionTrait,
-    u: &user::Model,
-    pair: StoredPair,
-    lease_until: DateTime<Utc>,
-) -> Result<()> {
-    let stored =
-        crate::db_retry::until(lease_until, || write_pair(db, u, pair.clone(), false)).await;
-    if let Err(e) = &stored {
-        tracing::error!(user_id = u.id, error = %e, "refreshed Patreon token lost: cannot store it");
-    }
-    stored
-}
-
-/// A token pair as stored: ciphertexts and the access token's expiry.
-#[derive(Clone)]
-struct StoredPair {
-    access: Option<String>,
-    refresh: Option<String>,
-    expires_at: Option<DateTime<Utc>>,
-}
-
-/// Writes the pair, its expiry and the new version in one statement, releasing the lease; a
-/// no-op if someone else changed the row since `u` was read.
-async fn write_pair(
-    db: &impl ConnectionTrait,
-    u: &user::Model,
-    pair: StoredPair,
-    needs_relogin: bool,
-) -> Result<()> {
-    user::Entity::update_many()
-        .col_expr(user::Column::AccessToken, Expr::value(pair.access))
-        .col_expr(user::Column::RefreshToken, Expr::value(pair.refresh))
-        .col_expr(user::Column::TokenExpiresAt, Expr::value(pair.expires_at))
-        .col_expr(user::Column::NeedsRelogin, Expr::value(needs_relogin))
-        .col_expr(user::Column::TokenVersion, Expr::value(u.token_version + 1))
-        .col_expr(
-            user::Column::TokenRefreshLeaseUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(user::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(user::Column::Id.eq(u.id))
-        .filter(user::Column::TokenVersion.eq(u.token_version))
-        .exec(db)
-        .await?;
     Ok(())
 }
 
