@@ -3,28 +3,26 @@
 //!
 //! The trigger header is not signed, so nothing here decides by it: the member state in the
 //! signed body does. Deliveries are not ordered, so a delivery older than what is stored (by
-//! Patreon's charge date, or received before the member's last successful check) changes
-//! nothing; the recheck that follows every applied event settles the rest through the API.
+//! Patreon's charge date, or received before the member's last check read Patreon's API)
+//! changes nothing; the recheck that follows every change settles the rest through the API.
 
 use chrono::{DateTime, Utc};
-use entity::{job_request, user, webhook_event};
+use entity::{user, webhook_event};
 use hmac::{Hmac, Mac};
 use md5::Md5;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
     sea_query::{Expr, OnConflict},
 };
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use crate::job_requests::{self, Requested};
-use crate::membership::MembershipPolicy;
-use crate::membership_checks::CheckTrigger;
-use crate::patreon::{Identity, resources};
-use crate::verification::{Verification, record_state_in};
+use crate::patreon::resources;
 use crate::{Result, users};
+
+mod apply;
+pub use apply::{Applied, apply};
 
 /// Patreon's bodies are a few KiB; anything near this is not from Patreon.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -161,153 +159,6 @@ async fn receive_again(
         .exec(db)
         .await?;
     Ok((reopened.rows_affected == 1).then_some(seen.id))
-}
-
-/// What applying an event came to.
-#[derive(Debug, PartialEq)]
-pub enum Applied {
-    /// The member's state now follows the event. `recheck` is the confirming check recorded
-    /// with it when the event changed something, for the caller to queue.
-    Applied {
-        user_id: i64,
-        changed: bool,
-        recheck: Option<job_request::Model>,
-    },
-    /// Older than what is stored: nothing changes. `recheck` when only Patreon's charge dates
-    /// said so (ask Patreon to be sure); not when a successful check ran after it arrived.
-    Stale {
-        user_id: i64,
-        recheck: Option<job_request::Model>,
-    },
-    /// No user with that Patreon id yet: kept for their first sign-in.
-    Waiting,
-    /// Not pending (done already, or gone).
-    Nothing,
-}
-
-/// Applies pending event `id` with the shared membership rule.
-///
-/// The new state, the event's outcome and the recheck that confirms it commit together: a worker
-/// killed in between would otherwise leave a state taken from an out-of-order delivery with no
-/// check owed (a retry would find the state already there and see nothing to confirm).
-pub async fn apply(
-    db: &DatabaseConnection,
-    policy: &MembershipPolicy,
-    id: i64,
-    now: DateTime<Utc>,
-) -> Result<Applied> {
-    let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
-        return Ok(Applied::Nothing);
-    };
-    if event.status != "pending" {
-        return Ok(Applied::Nothing);
-    }
-    let parsed = serde_json::from_str::<serde_json::Value>(&event.body)
-        .ok()
-        .and_then(|json| resources::parse_member_document(&json).ok());
-    let Some(member) = parsed else {
-        finish(db, id, "failed", "malformed", now).await?;
-        return Ok(Applied::Nothing);
-    };
-    let user = match member.patreon_user_id.as_deref() {
-        Some(patreon_id) => users::find_by_patreon_id(db, patreon_id).await?,
-        None => None,
-    };
-    let Some(before) = user else {
-        finish(db, id, "waiting", "unknown_user", now).await?;
-        return Ok(Applied::Waiting);
-    };
-    let older_charge = matches!(
-        (member.snapshot.last_charge_date, before.last_charge_date),
-        (Some(event_charge), Some(stored)) if event_charge < stored
-    );
-    let checked_since = before.last_checked.is_some_and(|at| at > event.received_at);
-    let txn = db.begin().await?;
-    if older_charge || checked_since {
-        finish(&txn, id, "stale", "older_than_stored", now).await?;
-        let recheck = if checked_since {
-            None
-        } else {
-            recheck(&txn, before.id, now).await?
-        };
-        txn.commit().await?;
-        return Ok(Applied::Stale {
-            user_id: before.id,
-            recheck,
-        });
-    }
-    let identity = Identity {
-        patreon_id: before.patreon_id.clone(),
-        email: before.email.clone(),
-        email_verified: false,
-        full_name: before.full_name.clone(),
-        image_url: before.avatar_url.clone(),
-        membership: Some(member.snapshot),
-    };
-    let verification = record_state_in(
-        &txn,
-        policy,
-        &before,
-        &identity,
-        CheckTrigger::Webhook,
-        None,
-    )
-    .await?;
-    let changed = matches!(verification, Verification::Verified { changed: true, .. });
-    let outcome = if changed { "changed" } else { "unchanged" };
-    finish(&txn, id, "applied", outcome, now).await?;
-    // Deliveries can be stale or out of order: a change is confirmed by reading Patreon.
-    let recheck = if changed {
-        recheck(&txn, before.id, now).await?
-    } else {
-        None
-    };
-    txn.commit().await?;
-    Ok(Applied::Applied {
-        user_id: before.id,
-        changed,
-        recheck,
-    })
-}
-
-/// Records the recheck that confirms an event, unless one is open already: that one runs after
-/// this event (events apply under the member's lease, which a running check holds) and reads
-/// Patreon then. Returns a new request, to be queued.
-async fn recheck(
-    txn: &DatabaseTransaction,
-    user_id: i64,
-    now: DateTime<Utc>,
-) -> Result<Option<job_request::Model>> {
-    let requested = job_requests::request_verification(
-        txn,
-        user_id,
-        None,
-        CheckTrigger::Webhook,
-        chrono::Duration::zero(),
-        now,
-    )
-    .await?;
-    Ok(match requested {
-        Requested::New(request) => Some(request),
-        Requested::AlreadyOpen(_) | Requested::TooSoon(_) => None,
-    })
-}
-
-async fn finish(
-    db: &impl ConnectionTrait,
-    id: i64,
-    status: &str,
-    outcome: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    webhook_event::Entity::update_many()
-        .col_expr(webhook_event::Column::Status, Expr::value(status))
-        .col_expr(webhook_event::Column::Outcome, Expr::value(outcome))
-        .col_expr(webhook_event::Column::ProcessedAt, Expr::value(now))
-        .filter(webhook_event::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Events kept for `patreon_id` until they signed in: pending again, so they are applied (or
