@@ -169,7 +169,7 @@ async fn refresh_with_lease(
         match cipher.decrypt(stored, &token_aad(&u.patreon_id, REFRESH_TOKEN_COLUMN)) {
             Ok(token) => token,
             Err(e) => {
-                release_lease(db, u).await?;
+                release_lease(db, u, lease_until).await?;
                 return Err(e.into());
             }
         };
@@ -214,7 +214,7 @@ async fn refresh_with_lease(
             Err(Error::NeedsRelogin)
         }
         Err(e) => {
-            release_lease(db, u).await?;
+            release_lease(db, u, lease_until).await?;
             Err(e.into())
         }
     }

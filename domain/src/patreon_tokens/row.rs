@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use entity::user;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, UpdateMany, sea_query::Expr,
+};
 
 use crate::Result;
 
@@ -31,30 +33,9 @@ pub(super) async fn claim_lease(
     Ok(claimed.rows_affected == 1)
 }
 
-/// Clears the refresh lease if it is still the one claimed until `lease_until`, retrying with
-/// backoff while the database is unreachable, until that lease would have expired anyway.
-pub(super) async fn let_go_if_ours(
-    db: &impl ConnectionTrait,
-    u: &user::Model,
-    lease_until: DateTime<Utc>,
-) {
-    let clear = || {
-        user::Entity::update_many()
-            .col_expr(
-                user::Column::TokenRefreshLeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(user::Column::Id.eq(u.id))
-            .filter(user::Column::TokenVersion.eq(u.token_version))
-            .filter(user::Column::TokenRefreshLeaseUntil.eq(lease_until))
-            .exec(db)
-    };
-    // Left set, it expires at `lease_until`: giving up then loses nothing.
-    let _ = crate::db_retry::until(lease_until, clear).await;
-}
-
-/// Clears the refresh lease after a refresh that changed nothing (the pair is unchanged).
-pub(super) async fn release_lease(db: &impl ConnectionTrait, u: &user::Model) -> Result<()> {
+/// The statement clearing the refresh lease claimed until `lease_until` on the row as read in
+/// `u`: a no-op once the lease expired and someone else claimed it.
+fn clear_lease(u: &user::Model, lease_until: DateTime<Utc>) -> UpdateMany<user::Entity> {
     user::Entity::update_many()
         .col_expr(
             user::Column::TokenRefreshLeaseUntil,
@@ -62,8 +43,27 @@ pub(super) async fn release_lease(db: &impl ConnectionTrait, u: &user::Model) ->
         )
         .filter(user::Column::Id.eq(u.id))
         .filter(user::Column::TokenVersion.eq(u.token_version))
-        .exec(db)
-        .await?;
+        .filter(user::Column::TokenRefreshLeaseUntil.eq(lease_until))
+}
+
+/// Clears the refresh lease if it is still ours, retrying with backoff while the database is
+/// unreachable, until that lease would have expired anyway.
+pub(super) async fn let_go_if_ours(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    lease_until: DateTime<Utc>,
+) {
+    // Left set, it expires at `lease_until`: giving up then loses nothing.
+    let _ = crate::db_retry::until(lease_until, || clear_lease(u, lease_until).exec(db)).await;
+}
+
+/// Clears our refresh lease after a refresh that changed nothing (the pair is unchanged).
+pub(super) async fn release_lease(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    lease_until: DateTime<Utc>,
+) -> Result<()> {
+    clear_lease(u, lease_until).exec(db).await?;
     Ok(())
 }
 

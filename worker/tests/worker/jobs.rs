@@ -8,7 +8,7 @@ use domain::{
     jobs::{Job, MAX_ATTEMPTS},
 };
 use entity::{membership_check, user};
-use patreon_mock::{MockMembership, MockTier, MockUser};
+use patreon_mock::MockUser;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
 use test_support::{Backend, postgres_enabled};
 
@@ -282,19 +282,7 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
     let former = patreon_mock::MockMembership::former("2070", CAMPAIGN);
     w.mock.set_membership("2070", CAMPAIGN, Some(former));
     let body = crate::webhooks::member_document(&w, "2070", 0).await;
-    let received = domain::webhooks::receive(
-        &w.ctx.db,
-        body.as_bytes(),
-        "members:pledge:delete",
-        CAMPAIGN,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let domain::webhooks::Received::New(event_id) = received else {
-        panic!("a new delivery: {received:?}")
-    };
+    let event_id = crate::webhooks::deliver(&w, &body, chrono::Utc::now()).await;
     // Applied, and its recheck queued... then the queue loses everything.
     worker::webhook::run(&w.ctx, event_id).await.unwrap();
     let request = entity::job_request::Entity::find()
@@ -337,64 +325,6 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
         .await
         .unwrap();
     assert!(webhook_checks >= 1);
-}
-
-/// Applying a delivery and owing its recheck commit together. A worker that died right after
-/// applying an out-of-order delivery (an old "active" body after the cancellation) used to leave
-/// the member paying with nothing owed: no event pending, no request, nobody to ask Patreon.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delivery_applied_by_a_worker_that_died_still_gets_its_recheck() {
-    let w = World::with(Options {
-        lost_after_secs: 1,
-        schedule: NO_TICKS,
-        ..Options::default()
-    })
-    .await;
-    let member = w.signed_in(MockUser::active_patron("2072", CAMPAIGN)).await;
-    let old_active = crate::webhooks::member_document(&w, "2072", 0).await;
-    let active = MockMembership::active("2072", CAMPAIGN, MockTier::supporter());
-    let former = MockMembership {
-        last_charge_date: active.last_charge_date,
-        ..MockMembership::former("2072", CAMPAIGN)
-    };
-    w.mock.set_membership("2072", CAMPAIGN, Some(former));
-    let cancellation = crate::webhooks::member_document(&w, "2072", 1).await;
-    // Both applied as a dying worker would: the state is written, nothing reaches the queue.
-    for body in [cancellation, old_active] {
-        let received = domain::webhooks::receive(
-            &w.ctx.db,
-            body.as_bytes(),
-            "members:update",
-            CAMPAIGN,
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let domain::webhooks::Received::New(event_id) = received else {
-            panic!("a new delivery: {received:?}")
-        };
-        let policy = &w.ctx.settings.membership;
-        domain::webhooks::apply(&w.ctx.db, policy, event_id, chrono::Utc::now())
-            .await
-            .unwrap();
-    }
-    assert!(
-        load(&w, member).await.membership_active,
-        "the old delivery, applied last, says paying"
-    );
-    tokio::spawn(worker::startup::run_all(
-        w.ctx.clone(),
-        std::future::pending(),
-    ));
-    let started = std::time::Instant::now();
-    while load(&w, member).await.membership_active {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "nothing asked Patreon: the member still has access they cancelled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A webhook's recheck answers a member who asks meanwhile, but once it has finished it does not

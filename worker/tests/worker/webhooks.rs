@@ -42,7 +42,7 @@ pub(crate) async fn member_document(w: &World, patreon_id: &str, variant: u32) -
 }
 
 /// Records `body` as received at `at`; returns the event id.
-async fn deliver(w: &World, body: &str, at: chrono::DateTime<chrono::Utc>) -> i64 {
+pub(crate) async fn deliver(w: &World, body: &str, at: chrono::DateTime<chrono::Utc>) -> i64 {
     let received = webhooks::receive(&w.ctx.db, body.as_bytes(), "members:update", CAMPAIGN, at)
         .await
         .unwrap()
@@ -142,6 +142,47 @@ async fn a_delivery_that_arrives_during_a_check_is_not_older_than_it() {
         "{applied:?}"
     );
     assert!(!paying(&w, member).await);
+}
+
+/// Applying a delivery and owing its recheck commit together. A worker that died right after
+/// applying an out-of-order delivery (an old "active" body after the cancellation) used to leave
+/// the member paying with nothing owed: no event pending, no request, nobody to ask Patreon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_applied_by_a_worker_that_died_still_gets_its_recheck() {
+    let w = World::with(Options {
+        lost_after_secs: 1,
+        schedule: NO_TICKS,
+        ..Options::default()
+    })
+    .await;
+    let member = w
+        .signed_in(patreon_mock::MockUser::active_patron("4902", CAMPAIGN))
+        .await;
+    let old_active = member_document(&w, "4902", 0).await;
+    let cancelled = cancellation(&w, "4902", 1).await;
+    let former = MockMembership::former("4902", CAMPAIGN);
+    w.mock.set_membership("4902", CAMPAIGN, Some(former));
+    // Both applied as a dying worker would: the state is written, nothing reaches the queue.
+    for body in [cancelled, old_active] {
+        let event = deliver(&w, &body, chrono::Utc::now()).await;
+        apply(&w, event).await;
+    }
+    assert!(
+        paying(&w, member).await,
+        "the old delivery, applied last, says paying"
+    );
+    tokio::spawn(worker::startup::run_all(
+        w.ctx.clone(),
+        std::future::pending(),
+    ));
+    let started = Instant::now();
+    while paying(&w, member).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "nothing asked Patreon: the member still has access they cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn pending(w: &World) -> u64 {
