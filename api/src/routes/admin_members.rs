@@ -67,6 +67,11 @@ struct MemberSummary {
     is_admin: bool,
     needs_relogin: bool,
     last_checked: Option<DateTime<Utc>>,
+    /// When `worker import-profiles` brought the member over from the old app. Until a check
+    /// succeeds, their imported paid flag counts for at most `STALE_AFTER_DAYS` from then.
+    imported_at: Option<DateTime<Utc>>,
+    /// The old app's team flag, kept for reference: it grants nothing here.
+    imported_team: bool,
 }
 
 impl MemberSummary {
@@ -84,6 +89,8 @@ impl MemberSummary {
             membership_active: u.membership_active,
             needs_relogin: u.needs_relogin,
             last_checked: u.last_checked,
+            imported_at: u.imported_at,
+            imported_team: u.imported_team,
         }
     }
 }

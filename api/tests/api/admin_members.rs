@@ -1,6 +1,7 @@
 //! The admin's view of members and sweeps: listing, history, "recheck now", "sweep now".
 
 use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -116,6 +117,28 @@ async fn admins_list_search_and_filter_members(app: TestApp) {
     );
     let (_, nothing) = get(&app, &admin_jwt, "/api/admin/members?search=%25").await;
     assert_eq!(nothing["total"], 0);
+
+    // A member brought over by `worker import-profiles` says so, team flag and all.
+    assert_eq!(not_paying["members"][0]["importedAt"], Value::Null);
+    assert_eq!(not_paying["members"][0]["importedTeam"], false);
+    let imported_at = chrono::Utc::now() - chrono::Duration::days(2);
+    entity::user::Entity::update_many()
+        .col_expr(entity::user::Column::ImportedAt, Expr::value(imported_at))
+        .col_expr(entity::user::Column::ImportedTeam, Expr::value(true))
+        .filter(entity::user::Column::PatreonId.eq("8903"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let (_, imported) = get(&app, &admin_jwt, "/api/admin/members?search=8903").await;
+    let imported = &imported["members"][0];
+    assert_eq!(imported["importedTeam"], true, "{imported}");
+    let shown: chrono::DateTime<chrono::Utc> =
+        imported["importedAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(shown.timestamp(), imported_at.timestamp());
+    assert_eq!(
+        imported["isPaidMember"], false,
+        "the team flag grants nothing"
+    );
 
     let (status, _) = get(&app, &admin_jwt, "/api/admin/members?limit=0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

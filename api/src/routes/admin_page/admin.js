@@ -310,6 +310,10 @@ async function loadMember(id) {
     ["Needs re-login", m.needsRelogin ? "yes: their Patreon link is dead" : "no"],
   ];
   if (m.isAdmin) facts.push(["Role", "admin"]);
+  if (m.importedAt) {
+    const team = m.importedTeam ? " (a team member there; grants nothing here)" : "";
+    facts.push(["Imported", el("span", {}, timeEl(m.importedAt), ` from the old app${team}`)]);
+  }
   $("member-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   $("history-body").replaceChildren(
     ...(checks.length === 0

@@ -1625,6 +1625,14 @@ export interface components {
             needsRelogin: boolean;
             /** Format: date-time */
             lastChecked?: string;
+            /**
+             * Format: date-time
+             * @description When `worker import-profiles` brought the member over from the old app. Until a check
+             *     succeeds, their imported paid flag counts for at most `STALE_AFTER_DAYS` from then.
+             */
+            importedAt?: string;
+            /** @description The old app's team flag, kept for reference: it grants nothing here. */
+            importedTeam: boolean;
         };
         /** Renewed */
         Renewed: {
