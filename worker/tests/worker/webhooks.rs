@@ -124,12 +124,16 @@ async fn a_delivery_that_arrives_during_a_check_is_not_older_than_it() {
         latency_ms: 400,
         ..Default::default()
     });
+    let reads = w.mock.stats().identity_calls;
     let ctx = w.ctx.clone();
     let check = tokio::spawn(async move {
         let trigger = domain::membership_checks::CheckTrigger::Admin;
         ctx.verifier().verify(&ctx.db, member, trigger).await
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The check's read has reached Patreon (which answers 400 ms later): the delivery arrives now.
+    while w.mock.stats().identity_calls == reads {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let event = deliver(&w, &body, chrono::Utc::now()).await;
     check.await.unwrap().unwrap();
     assert!(
