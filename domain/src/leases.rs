@@ -25,16 +25,23 @@ pub struct Lease {
     holder: String,
 }
 
+impl Lease {
+    /// A claim on `key` under a holder id of its own.
+    fn new(key: &str) -> Lease {
+        Lease {
+            key: key.to_owned(),
+            holder: secrets::random_id(),
+        }
+    }
+}
+
 /// Takes the lease on `key` for `ttl` unless someone else holds an unexpired one.
 pub async fn try_acquire(
     db: &DatabaseConnection,
     key: &str,
     ttl: Duration,
 ) -> Result<Option<Lease>> {
-    let lease = Lease {
-        key: key.to_owned(),
-        holder: secrets::random_id(),
-    };
+    let lease = Lease::new(key);
     match claim(db, &lease, ttl).await {
         Ok(true) => Ok(Some(lease)),
         Ok(false) => Ok(None),
@@ -55,10 +62,7 @@ pub async fn try_acquire_in(
     key: &str,
     ttl: Duration,
 ) -> Result<Option<Lease>> {
-    let lease = Lease {
-        key: key.to_owned(),
-        holder: secrets::random_id(),
-    };
+    let lease = Lease::new(key);
     Ok(claim(txn, &lease, ttl).await?.then_some(lease))
 }
 

@@ -6,7 +6,6 @@ use domain::{
     job_requests,
     jobs::Job,
     leases,
-    metrics::metrics,
     webhooks::{self, Applied},
 };
 
@@ -43,13 +42,7 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
     };
     tracing::info!(event_id, ?applied, "webhook processed");
     let recheck = match applied {
-        Applied::Applied { recheck, .. } | Applied::Stale { recheck, .. } => {
-            if let Some(received) = webhooks::received_at(&ctx.db, event_id).await? {
-                let lag = (chrono::Utc::now() - received).num_milliseconds().max(0) as f64;
-                metrics().webhook_lag_seconds.observe(lag / 1000.0);
-            }
-            recheck
-        }
+        Applied::Applied { recheck, .. } | Applied::Stale { recheck, .. } => recheck,
         Applied::Waiting | Applied::Nothing => None,
     };
     // Recorded with the event, so if this push is lost (a worker killed right here) the

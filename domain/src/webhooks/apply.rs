@@ -11,6 +11,7 @@ use sea_orm::{
 use crate::job_requests::{self, Requested};
 use crate::membership::MembershipPolicy;
 use crate::membership_checks::CheckTrigger;
+use crate::metrics::metrics;
 use crate::patreon::{Identity, resources};
 use crate::verification::{Verification, record_state_in};
 use crate::{Result, users};
@@ -80,9 +81,10 @@ pub async fn apply(
         let recheck = if checked_since {
             None
         } else {
-            recheck(&txn, before.id, now).await?
+            owe_recheck(&txn, before.id, now).await?
         };
         txn.commit().await?;
+        observe_lag(&event);
         return Ok(Applied::Stale {
             user_id: before.id,
             recheck,
@@ -110,11 +112,12 @@ pub async fn apply(
     finish(&txn, id, "applied", outcome, now).await?;
     // Deliveries can be stale or out of order: a change is confirmed by reading Patreon.
     let recheck = if changed {
-        recheck(&txn, before.id, now).await?
+        owe_recheck(&txn, before.id, now).await?
     } else {
         None
     };
     txn.commit().await?;
+    observe_lag(&event);
     Ok(Applied::Applied {
         user_id: before.id,
         changed,
@@ -125,7 +128,7 @@ pub async fn apply(
 /// Records the recheck that confirms an event, unless one is open already: that one runs after
 /// this event (events apply under the member's lease, which a running check holds) and reads
 /// Patreon then. Returns a new request, to be queued.
-async fn recheck(
+async fn owe_recheck(
     txn: &DatabaseTransaction,
     user_id: i64,
     now: DateTime<Utc>,
@@ -143,6 +146,12 @@ async fn recheck(
         Requested::New(request) => Some(request),
         Requested::AlreadyOpen(_) | Requested::TooSoon(_) => None,
     })
+}
+
+/// Receipt to stored: how far behind Patreon the members' states are.
+fn observe_lag(event: &webhook_event::Model) {
+    let lag = (Utc::now() - event.received_at).num_milliseconds().max(0) as f64;
+    metrics().webhook_lag_seconds.observe(lag / 1000.0);
 }
 
 async fn finish(

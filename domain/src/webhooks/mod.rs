@@ -209,14 +209,6 @@ pub async fn user_of(
     }
 }
 
-/// When event `id` was received.
-pub async fn received_at(db: &impl ConnectionTrait, id: i64) -> Result<Option<DateTime<Utc>>> {
-    Ok(webhook_event::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map(|e| e.received_at))
-}
-
 /// Our user id of the member event `id` is about, if they have signed in.
 pub async fn member_of(db: &impl ConnectionTrait, id: i64) -> Result<Option<i64>> {
     let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {

@@ -282,23 +282,10 @@ async fn a_sweep_refreshes_tokens_that_would_die_before_the_next_sweep() {
 async fn a_job_delivered_twice_runs_once() {
     let w = World::new(Backend::Sqlite).await;
     let user = w.signed_in(MockUser::active_patron("1200", CAMPAIGN)).await;
-    let trigger = domain::membership_checks::CheckTrigger::Member;
-    let requested = domain::job_requests::request_verification(
-        &w.ctx.db,
-        user,
-        user,
-        trigger,
-        chrono::Duration::zero(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    let domain::job_requests::Requested::New(request) = requested else {
-        panic!("a new request")
-    };
+    let request = w.member_recheck(user).await;
     let job = domain::jobs::Job::VerifyMembership {
         user_id: user,
-        trigger,
+        trigger: domain::membership_checks::CheckTrigger::Member,
         request_id: Some(request.id.clone()),
         sweep_id: None,
     };
