@@ -4,8 +4,10 @@
 //! temporary files. [`OwnPostgres`] is a whole server of a test's own, for tests that restart it.
 //! Dev-dependency only.
 
+mod eventually;
 mod own_postgres;
 
+pub use eventually::{eventually, eventually_true};
 pub use own_postgres::OwnPostgres;
 use sea_orm::{ConnectionTrait, Database};
 
