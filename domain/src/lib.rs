@@ -35,3 +35,12 @@ pub mod verification;
 pub mod webhooks;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod test_servers {
+    /// `REQUIRE_POSTGRES=1` / `REQUIRE_REDIS=1` turn the ignored tests into a failure.
+    #[test]
+    fn required_test_servers_are_configured() {
+        test_support::assert_required_servers(cfg!(postgres_tests), cfg!(redis_tests));
+    }
+}

@@ -117,3 +117,18 @@ pub fn postgres_enabled() -> bool {
     eprintln!("PostgreSQL variant skipped: set TEST_POSTGRES_URL to run it");
     false
 }
+
+/// Fails when `REQUIRE_POSTGRES` or `REQUIRE_REDIS` asks for a server this test binary was built
+/// without (its tests that need it are then ignored rather than run). Each test binary calls it
+/// from one test, with `cfg!(postgres_tests)` and `cfg!(redis_tests)`.
+pub fn assert_required_servers(built_with_postgres: bool, built_with_redis: bool) {
+    for (required, built, variable) in [
+        ("REQUIRE_POSTGRES", built_with_postgres, "TEST_POSTGRES_URL"),
+        ("REQUIRE_REDIS", built_with_redis, "TEST_REDIS_URL"),
+    ] {
+        assert!(
+            std::env::var(required).is_err() || built,
+            "{required} is set but {variable} is not: the tests that need it were ignored"
+        );
+    }
+}

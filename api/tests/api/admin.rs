@@ -53,6 +53,7 @@ async fn an_admin_retries_a_recheck_that_gave_up_on_sqlite() {
     .await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_retries_a_recheck_that_gave_up_on_postgres() {
     if let Some(app) = TestApp::spawn_if_postgres_with(with_admin()).await {
@@ -161,6 +162,7 @@ async fn the_stored_admin_role_takes_effect_through_the_auth_cache_on_sqlite() {
     .await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stored_admin_role_takes_effect_through_the_auth_cache_on_postgres() {
     if let Some(app) = TestApp::spawn_if_postgres_with(long_cache()).await {

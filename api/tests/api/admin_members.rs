@@ -52,6 +52,7 @@ async fn admins_list_search_and_filter_members_on_sqlite() {
         .await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_list_search_and_filter_members_on_postgres() {
     if let Some(app) = TestApp::spawn_if_postgres_with(with_admin()).await {

@@ -33,6 +33,7 @@ async fn within(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Option
     None
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_through_one_process_is_refused_by_another_at_once() {
     let Some((a, b)) = two_processes().await else {
@@ -63,6 +64,7 @@ async fn a_logout_through_one_process_is_refused_by_another_at_once() {
     assert!(took < Duration::from_millis(500), "took {took:?}");
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_membership_change_recorded_by_one_process_shows_in_another() {
     let Some((a, b)) = two_processes().await else {

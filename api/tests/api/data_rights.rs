@@ -169,6 +169,7 @@ async fn an_export_holds_every_row_about_the_member_and_no_secret_on_sqlite() {
     .await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_holds_every_row_about_the_member_and_no_secret_on_postgres() {
     if let Some(app) = TestApp::spawn_if_postgres_with(options()).await {
@@ -242,6 +243,7 @@ async fn erasing_a_member_removes_every_row_about_them_at_once_on_sqlite() {
     .await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasing_a_member_removes_every_row_about_them_at_once_on_postgres() {
     if let Some(app) = TestApp::spawn_if_postgres_with(options()).await {

@@ -26,6 +26,7 @@ macro_rules! on_both_backends {
             async fn sqlite() {
                 run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
             }
+            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(app) = $crate::helpers::TestApp::spawn_if_postgres().await {

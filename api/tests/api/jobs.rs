@@ -130,6 +130,7 @@ async fn admins_see_every_members_job() {
     assert_eq!(status(&app, &admin_jwt, &location).await.0, StatusCode::OK);
 }
 
+#[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recheck_on_the_redis_queue() {
     let Some(url) = std::env::var("TEST_REDIS_URL")

@@ -29,6 +29,7 @@ macro_rules! on_both_backends_with {
             async fn sqlite() {
                 run(TestApp::spawn_with(Backend::Sqlite, $options).await).await;
             }
+            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(app) = TestApp::spawn_if_postgres_with($options).await {

@@ -1,8 +1,8 @@
 //! The api's integration tests: one binary, a real api on port 0 per test, a fresh SQLite file or
 //! PostgreSQL database per test, and the Patreon mock over real HTTP.
 //!
-//! PostgreSQL variants run when `TEST_POSTGRES_URL` is set (CI sets it); without it they say so
-//! and pass, unless `REQUIRE_POSTGRES=1`, which makes a missing database a failure.
+//! PostgreSQL variants run when `TEST_POSTGRES_URL` is set and Redis tests when `TEST_REDIS_URL`
+//! is (CI sets both); without them those tests are listed as ignored, with the variable to set.
 
 mod helpers;
 
@@ -25,3 +25,9 @@ mod startup;
 mod storage;
 mod surface;
 mod webhooks;
+
+/// `REQUIRE_POSTGRES=1` / `REQUIRE_REDIS=1` (set by `.ci/run`) turn the ignored tests into a failure.
+#[test]
+fn required_test_servers_are_configured() {
+    test_support::assert_required_servers(cfg!(postgres_tests), cfg!(redis_tests));
+}

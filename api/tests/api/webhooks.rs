@@ -116,6 +116,7 @@ async fn a_cancelled_pledge_reaches_the_member_through_a_signed_webhook_on_sqlit
     .await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_pledge_reaches_the_member_through_a_signed_webhook_on_postgres() {
     if let Some(app) = TestApp::spawn_if_postgres_with(with_webhooks()).await {

@@ -244,6 +244,7 @@ async fn sqlite_migrations_roll_back_to_zero_and_up_again_with_data() {
     every_migration_rolls_back_to_zero_and_up_again(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test]
 async fn postgres_migrations_roll_back_to_zero_and_up_again_with_data() {
     if postgres_enabled() {

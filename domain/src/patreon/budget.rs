@@ -193,6 +193,7 @@ mod tests {
         }
     }
 
+    #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
     #[tokio::test]
     async fn processes_sharing_redis_share_one_budget() {
         let Some(url) = std::env::var("TEST_REDIS_URL")

@@ -145,6 +145,7 @@ macro_rules! on_both_backends {
             async fn run($w: World) $body
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() { run(World::new(Backend::Sqlite).await).await }
+            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() { if postgres_enabled() { run(World::new(Backend::Postgres).await).await } }
         }

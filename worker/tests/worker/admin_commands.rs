@@ -153,6 +153,7 @@ async fn users_list_searches_and_filters_members_on_sqlite() {
     users_list_searches_and_filters_members(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_list_searches_and_filters_members_on_postgres() {
     if postgres_enabled() {
@@ -225,6 +226,7 @@ async fn a_recheck_is_queued_run_and_shown_in_the_history_on_sqlite() {
     a_recheck_is_queued_run_and_shown_in_the_history(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recheck_is_queued_run_and_shown_in_the_history_on_postgres() {
     if postgres_enabled() {
@@ -298,6 +300,7 @@ async fn admins_are_granted_and_revoked_in_the_database_on_sqlite() {
     admins_are_granted_and_revoked_in_the_database(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_are_granted_and_revoked_in_the_database_on_postgres() {
     if postgres_enabled() {
@@ -407,6 +410,7 @@ async fn dead_jobs_are_listed_and_retried_on_sqlite() {
     dead_jobs_are_listed_and_retried(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_jobs_are_listed_and_retried_on_postgres() {
     if postgres_enabled() {
@@ -450,6 +454,7 @@ async fn revoking_sessions_ends_every_sign_in_of_that_member_only_on_sqlite() {
     revoking_sessions_ends_every_sign_in_of_that_member_only(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_sessions_ends_every_sign_in_of_that_member_only_on_postgres() {
     if postgres_enabled() {

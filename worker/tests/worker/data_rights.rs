@@ -108,6 +108,7 @@ async fn the_commands_export_and_erase_a_member_on_sqlite() {
     the_commands_export_and_erase_a_member(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_commands_export_and_erase_a_member_on_postgres() {
     if postgres_enabled() {
@@ -154,6 +155,7 @@ async fn jobs_queued_for_an_erased_member_finish_as_no_ops_on_sqlite() {
     jobs_queued_for_an_erased_member_finish_as_no_ops(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_queued_for_an_erased_member_finish_as_no_ops_on_postgres() {
     if postgres_enabled() {

@@ -114,6 +114,7 @@ impl Drop for Reaped {
     }
 }
 
+#[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_sweep_leaves_nothing_undone() {
     let Some(redis_url) = test_redis_url() else {
@@ -178,6 +179,7 @@ async fn lose_all_redis_keys(w: &World) -> usize {
     keys.len()
 }
 
+#[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_losing_everything_mid_sweep_loses_no_check() {
     let Some(redis_url) = test_redis_url() else {
@@ -251,6 +253,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+#[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_mid_sweep_is_survived() {
     if test_redis_url().is_none() {
@@ -308,6 +311,7 @@ async fn a_429_storm_and_random_5xx_never_cost_a_paying_member_access() {
     assert_eq!(rate_limited, 30, "every 429 was met, recorded and retried");
 }
 
+#[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_with_sigterm_mid_sweep_exits_cleanly_and_loses_nothing() {
     let Some(redis_url) = test_redis_url() else {

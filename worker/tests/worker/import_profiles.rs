@@ -87,6 +87,7 @@ async fn member(w: &World, patreon_id: &str) -> user::Model {
         .unwrap()
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
     if !postgres_enabled() {
@@ -195,6 +196,7 @@ async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
     assert_eq!(renamed.imported_at, paid.imported_at);
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_table_or_column_names_fail_before_anything_is_written() {
     if !postgres_enabled() {
@@ -233,6 +235,7 @@ async fn bad_table_or_column_names_fail_before_anything_is_written() {
 
 /// Integer ids with duplicates, read three rows at a time: a run of equal ids cut by the
 /// limit is still seen whole, and the import lands on SQLite, the embedded default.
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integer_ids_page_whole_runs_of_duplicates_into_sqlite_and_a_sweep_settles_them() {
     if !postgres_enabled() {

@@ -1,5 +1,6 @@
 //! The worker's tests: sweeps end to end on a fresh database and queue per test, with the
-//! Patreon mock over HTTP.
+//! Patreon mock over HTTP. Tests that need PostgreSQL or Redis are listed as ignored when
+//! `TEST_POSTGRES_URL` or `TEST_REDIS_URL` is unset.
 
 mod admin_commands;
 mod data_rights;
@@ -12,3 +13,9 @@ mod schema;
 mod sweeps;
 mod webhook_commands;
 mod webhooks;
+
+/// `REQUIRE_POSTGRES=1` / `REQUIRE_REDIS=1` (set by `.ci/run`) turn the ignored tests into a failure.
+#[test]
+fn required_test_servers_are_configured() {
+    test_support::assert_required_servers(cfg!(postgres_tests), cfg!(redis_tests));
+}

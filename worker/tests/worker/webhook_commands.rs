@@ -148,7 +148,16 @@ async fn status_fails_while_paused_and_enable_brings_the_backlog() {
         post(poem::endpoint::make_sync(|_| StatusCode::OK)),
     );
     let server = tokio::spawn(Server::new(TcpListener::bind(("127.0.0.1", port))).run(app));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    test_support::eventually_true(
+        "the receiver to listen",
+        Duration::from_secs(10),
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
     let (printed, result) = webhook(&patreon, &["enable", &id]).await;
     result.unwrap();
     assert!(printed.contains("unpaused"), "{printed}");
