@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use migration::MigratorTrait;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 
 mod schema;
 pub use schema::{SchemaState, schema_state};
@@ -36,6 +39,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
+/// Opens a transaction that will write: the one way domain code starts one. On SQLite it takes
+/// the write lock at `BEGIN` (`BEGIN IMMEDIATE`), queueing on the busy timeout behind any other
+/// writer, in this process or another (api and worker share the file). A deferred transaction
+/// that reads first cannot wait when it comes to write: it fails at once with `database is
+/// locked` (`SQLITE_BUSY`, or `SQLITE_BUSY_SNAPSHOT` when a writer committed since its read).
+/// PostgreSQL ignores the mode. Single statements outside a transaction wait on their own.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     migration::Migrator::up(db, None).await
@@ -57,3 +74,5 @@ pub(crate) fn create_sqlite_parent_dir(url: &str) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_lock_tests;

@@ -6,7 +6,7 @@ use entity::job_request;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 
 use crate::jobs::{Job, JobQueue};
@@ -29,6 +29,9 @@ pub enum Requested {
 /// Records a verification request for `user_id`, unless one is open or the last one finished
 /// less than `cooldown` ago. `requested_by` is the member or admin who asked; `None` for an
 /// operator at the command line.
+///
+/// Parallel callers race to insert; the unique index on open requests lets one win, and the
+/// others re-read and report that one, so a lost race is an answer, never an error.
 pub async fn request_verification(
     db: &impl ConnectionTrait,
     user_id: i64,
@@ -37,6 +40,30 @@ pub async fn request_verification(
     cooldown: Duration,
     now: DateTime<Utc>,
 ) -> Result<Requested> {
+    let requested_by = requested_by.into();
+    // The winner of a race may finish between our insert and our re-read; then we look again.
+    const TRIES: usize = 3;
+    for _ in 1..TRIES {
+        let requested = try_request(db, user_id, requested_by, trigger, cooldown, now).await?;
+        if let Some(requested) = requested {
+            return Ok(requested);
+        }
+    }
+    try_request(db, user_id, requested_by, trigger, cooldown, now)
+        .await?
+        .ok_or(crate::Error::Database(sea_orm::DbErr::RecordNotInserted))
+}
+
+/// One go at [`request_verification`]: `None` when another request became open between our
+/// reads and our insert, and was gone again by the time we looked for it.
+async fn try_request(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    requested_by: Option<i64>,
+    trigger: CheckTrigger,
+    cooldown: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<Requested>> {
     let verifications = || {
         job_request::Entity::find()
             .filter(job_request::Column::UserId.eq(user_id))
@@ -44,30 +71,30 @@ pub async fn request_verification(
             .order_by_desc(job_request::Column::CreatedAt)
     };
     // Any open check answers this request too, whoever asked for it.
-    let open = verifications()
-        .filter(job_request::Column::Status.is_in(OPEN))
-        .one(db)
-        .await?;
-    if let Some(open) = open {
-        return Ok(Requested::AlreadyOpen(open));
+    let open = || verifications().filter(job_request::Column::Status.is_in(OPEN));
+    if let Some(open) = open().one(db).await? {
+        return Ok(Some(Requested::AlreadyOpen(open)));
     }
-    // The cooldown counts only requests of the same trigger: a webhook's recheck must not use
-    // up the member's own "recheck my status".
+    // The cooldown counts only finished requests of the same trigger: a webhook's recheck must
+    // not use up the member's own "recheck my status", and one opened since we looked is no
+    // reason to wait (our insert meets it below).
     let latest = verifications()
         .filter(job_request::Column::Trigger.eq(trigger.as_str()))
+        .filter(job_request::Column::Status.is_not_in(OPEN))
         .one(db)
         .await?;
     if let Some(latest) = latest {
         let since = now - latest.finished_at.unwrap_or(latest.created_at);
         if since < cooldown {
-            return Ok(Requested::TooSoon(cooldown - since));
+            return Ok(Some(Requested::TooSoon(cooldown - since)));
         }
     }
+    let id = secrets::random_id();
     let row = job_request::ActiveModel {
-        id: Set(secrets::random_id()),
+        id: Set(id.clone()),
         kind: Set(VERIFY_MEMBERSHIP.to_owned()),
         user_id: Set(user_id),
-        requested_by: Set(requested_by.into()),
+        requested_by: Set(requested_by),
         trigger: Set(trigger.as_str().to_owned()),
         status: Set("queued".to_owned()),
         result: Set(None),
@@ -77,11 +104,21 @@ pub async fn request_verification(
         started_at: Set(None),
         finished_at: Set(None),
     };
-    Ok(Requested::New(
-        job_request::Entity::insert(row)
-            .exec_with_returning(db)
-            .await?,
-    ))
+    // DO NOTHING rather than an error: inside a transaction PostgreSQL would abort it, and the
+    // re-read below could not run. The target names the partial index `idx_job_requests_one_open`;
+    // its predicate is literal SQL, as PostgreSQL matches it against the index's own.
+    let one_open = OnConflict::columns([job_request::Column::UserId, job_request::Column::Kind])
+        .target_and_where(Expr::cust("status IN ('queued', 'running')"))
+        .do_nothing()
+        .to_owned();
+    let inserted = job_request::Entity::insert(row)
+        .on_conflict(one_open)
+        .exec_without_returning(db)
+        .await?;
+    Ok(match inserted {
+        1 => find(db, &id).await?.map(Requested::New),
+        _ => open().one(db).await?.map(Requested::AlreadyOpen),
+    })
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<job_request::Model>> {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::user;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, TransactionTrait,
+    QueryFilter,
 };
 use secrecy::SecretString;
 
@@ -101,7 +101,7 @@ pub async fn record_sign_in(
     grant: &TokenGrant,
     now: DateTime<Utc>,
 ) -> Result<user::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing = find_by_patreon_id(&txn, &identity.patreon_id).await?;
     let previously_granted = existing
         .as_ref()

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::user;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, TransactionTrait,
+    IntoActiveModel,
 };
 
 use crate::crypto::TokenCipher;
@@ -221,7 +221,7 @@ pub(crate) async fn record_state(
     trigger: CheckTrigger,
     read_at: Option<DateTime<Utc>>,
 ) -> Result<Verification> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let verification = record_state_in(&txn, policy, before, identity, trigger, read_at).await?;
     txn.commit().await?;
     Ok(verification)

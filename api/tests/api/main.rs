@@ -11,6 +11,7 @@ mod admin_members;
 mod admin_page;
 mod cache;
 mod compat;
+mod contention;
 mod data_rights;
 mod jobs;
 mod jwt_attacks;

@@ -7,7 +7,7 @@ use entity::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use serde::Serialize;
@@ -90,7 +90,7 @@ pub async fn preview(db: &impl ConnectionTrait, user_id: i64) -> Result<ErasureR
 /// no such member, `Error::MemberBusy` while a check or webhook delivery of theirs is running;
 /// either way nothing changes.
 pub async fn erase(db: &DatabaseConnection, user_id: i64) -> Result<ErasureReport> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let s = Subject::load(&txn, user_id).await?;
     // Held until the commit removes it: no check of the member can start meanwhile, and none is
     // running now (it would write to rows that are about to go).

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::user;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     sea_query::{Expr, OnConflict},
 };
 
@@ -44,7 +44,7 @@ pub async fn import_batch(
         }
         return Ok(());
     }
-    let txn = target.begin().await?;
+    let txn = crate::db::begin_write(target).await?;
     let planned = plan(&txn, &profiles).await?;
     let mut creates = Vec::new();
     // Counted only once the batch is committed, so the report never claims a rolled-back write.

@@ -7,7 +7,7 @@ use entity::{sweep, sweep_item, user};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, OnConflict, Query},
 };
 
@@ -46,7 +46,7 @@ pub async fn start(
     trigger: &str,
     now: DateTime<Utc>,
 ) -> Result<sweep::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let row = sweep::ActiveModel {
         tick: Set(tick.to_owned()),
         trigger: Set(trigger.to_owned()),

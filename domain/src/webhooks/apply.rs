@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::{job_request, webhook_event};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, TransactionTrait, sea_query::Expr,
+    QueryFilter, sea_query::Expr,
 };
 
 use crate::job_requests::{self, Requested};
@@ -75,7 +75,7 @@ pub async fn apply(
         (Some(event_charge), Some(stored)) if event_charge < stored
     );
     let checked_since = before.last_checked.is_some_and(|at| at > event.received_at);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if older_charge || checked_since {
         finish(&txn, id, "stale", "older_than_stored", now).await?;
         let recheck = if checked_since {
