@@ -73,8 +73,9 @@ impl Application {
             db,
             patreon,
             jwt: Arc::new(JwtKeys::new(&settings.jwt)),
-            rate_limiter: Arc::new(http::rate_limit::AuthRateLimiter::new(
+            rate_limiter: Arc::new(http::rate_limit::ClientRateLimiter::new(
                 settings.auth_rate_limit_per_minute,
+                settings.webhook_rate_limit_per_minute,
                 shared_budget,
             )),
             redis,
