@@ -73,8 +73,9 @@ impl Application {
             db,
             patreon,
             jwt: Arc::new(JwtKeys::new(&settings.jwt)),
-            rate_limiter: Arc::new(http::rate_limit::AuthRateLimiter::new(
+            rate_limiter: Arc::new(http::rate_limit::ClientRateLimiter::new(
                 settings.auth_rate_limit_per_minute,
+                settings.webhook_rate_limit_per_minute,
                 shared_budget,
             )),
             redis,
@@ -137,15 +138,16 @@ async fn shutdown_signal() {
 /// The whole HTTP surface with its middleware, in the order requests meet it.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi::spec_service();
+    // The spec is public (committed) and fetched by generated clients and gateways: always
+    // served. The interactive docs only when asked for.
+    let spec = api.spec_endpoint();
     let mut route = Route::new()
         .nest("/", api)
+        .at("/openapi.json", poem::get(spec))
         .at("/metrics", poem::get(http::metrics::scrape))
         .at("/api/patreon/webhook", poem::post(routes::webhook::receive));
     if state.settings.api_docs {
-        let docs = openapi::spec_service();
-        route = route
-            .at("/openapi.json", docs.spec_endpoint())
-            .nest("/docs", docs.swagger_ui());
+        route = route.nest("/docs", openapi::spec_service().swagger_ui());
     }
     route
         // Errors become responses before the cookie jar is applied, so an error can still

@@ -5,7 +5,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     auth_cache::AuthCache,
-    http::{headers::AllowedMethods, rate_limit::AuthRateLimiter},
+    http::{headers::AllowedMethods, rate_limit::ClientRateLimiter},
 };
 
 /// Everything a handler needs, built once at start and shared (cheap to clone).
@@ -19,7 +19,7 @@ pub struct AppState {
     pub patreon: PatreonClient,
     pub jwt: Arc<JwtKeys>,
     pub settings: Arc<Settings>,
-    pub rate_limiter: Arc<AuthRateLimiter>,
+    pub rate_limiter: Arc<ClientRateLimiter>,
     pub auth_cache: Arc<AuthCache>,
     pub allowed_methods: Arc<AllowedMethods>,
 }

@@ -83,8 +83,11 @@ pub struct Settings {
     pub port: u16,
     pub auto_migrate: bool,
     pub api_docs: bool,
-    pub trust_proxy_headers: bool,
+    /// Whose `X-Forwarded-For` entries name the client (rate limits, logs).
+    pub trusted_proxies: TrustedProxies,
     pub auth_rate_limit_per_minute: u32,
+    /// Deliveries per minute per address on the webhook, apart from the sign-in budget.
+    pub webhook_rate_limit_per_minute: u32,
     /// How long a looked-up session may be served from memory (0 disables the cache).
     pub auth_cache_ttl: Duration,
     pub membership: MembershipPolicy,
@@ -351,10 +354,21 @@ impl Settings {
             port: v.parsed("PORT", 8080, "a TCP port number")?,
             auto_migrate: v.flag("AUTO_MIGRATE", true)?,
             api_docs: v.flag("API_DOCS", false)?,
-            trust_proxy_headers: v.flag("TRUST_PROXY_HEADERS", false)?,
+            trusted_proxies: TrustedProxies::parse(
+                v.optional("TRUSTED_PROXY_HOPS"),
+                v.optional("TRUSTED_PROXIES"),
+                v.optional("TRUST_PROXY_HEADERS")
+                    .map(|_| v.flag("TRUST_PROXY_HEADERS", false))
+                    .transpose()?,
+            )?,
             auth_rate_limit_per_minute: v.parsed(
                 "AUTH_RATE_LIMIT_PER_MINUTE",
                 30,
+                "a whole number",
+            )?,
+            webhook_rate_limit_per_minute: v.parsed(
+                "WEBHOOK_RATE_LIMIT_PER_MINUTE",
+                600,
                 "a whole number",
             )?,
             auth_cache_ttl: Duration::from_millis(v.parsed(
@@ -380,6 +394,9 @@ impl Settings {
         })
     }
 }
+
+mod proxies;
+pub use proxies::TrustedProxies;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
-//! The worker's small HTTP side: `/metrics` for Prometheus, `/healthz` for liveness and
-//! `/readyz` (the database answers, with this release's schema) for orchestrators.
+//! The worker's small HTTP side: `/metrics` for Prometheus (with `METRICS_TOKEN` only),
+//! `/healthz` for liveness and `/readyz` (the database answers, with this release's schema) for
+//! orchestrators.
 
 use domain::metrics::{self, Scrape};
 use poem::{
@@ -28,6 +29,11 @@ async fn scrape(req: &Request, ctx: Data<&WorkerCtx>) -> Response {
         Scrape::Metrics(body) => Response::builder()
             .content_type(metrics::CONTENT_TYPE)
             .body(body),
+        Scrape::Disabled => (
+            StatusCode::FORBIDDEN,
+            "/metrics is off: set METRICS_TOKEN to serve it",
+        )
+            .into_response(),
         Scrape::Unauthorized => StatusCode::UNAUTHORIZED.into_response(),
         Scrape::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }

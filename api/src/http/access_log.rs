@@ -11,10 +11,10 @@ use crate::{http::client_ip::client_ip, state::AppState};
 pub async fn log_request<E: Endpoint>(next: E, req: Request) -> Result<Response> {
     let started = Instant::now();
     let request_id = domain::secrets::random_id();
-    let trust_proxy = req
-        .data::<AppState>()
-        .is_some_and(|s| s.settings.trust_proxy_headers);
-    let ip = client_ip(&req, trust_proxy);
+    let ip = match req.data::<AppState>() {
+        Some(state) => client_ip(&req, &state.settings.trusted_proxies),
+        None => client_ip(&req, &Default::default()),
+    };
     let method = req.method().clone();
     // `escape_debug` keeps CR/LF and other control characters out of the log line.
     let path = req.uri().path().escape_debug().to_string();

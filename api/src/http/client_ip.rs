@@ -1,24 +1,27 @@
-//! The client's address for rate limits and logs. Proxy headers are trusted only when
-//! `TRUST_PROXY_HEADERS=true` (behind a proxy that overwrites them); otherwise the peer address.
+//! The client's address for rate limits and logs: the peer address, or, behind the proxies
+//! `TRUSTED_PROXY_HOPS` / `TRUSTED_PROXIES` name, the rightmost `X-Forwarded-For` entry that is
+//! not one of them (see `domain::config::TrustedProxies`). Other headers (`X-Real-IP`,
+//! `Forwarded`) are never believed: a client can send them.
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use domain::config::TrustedProxies;
 use poem::Request;
 
-pub fn client_ip(req: &Request, trust_proxy_headers: bool) -> IpAddr {
-    if trust_proxy_headers {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .or_else(|| req.headers().get("x-real-ip").and_then(|v| v.to_str().ok()));
-        if let Some(ip) = forwarded.and_then(|v| v.trim().parse().ok()) {
-            return ip;
-        }
-    }
-    req.remote_addr()
+pub fn client_ip(req: &Request, trusted: &TrustedProxies) -> IpAddr {
+    let peer = req
+        .remote_addr()
         .as_socket_addr()
         .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    if trusted == &TrustedProxies::default() {
+        return peer.to_canonical();
+    }
+    let forwarded_for: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    trusted.client_address(peer, &forwarded_for)
 }

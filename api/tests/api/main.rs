@@ -10,6 +10,7 @@ mod admin;
 mod admin_members;
 mod admin_page;
 mod cache;
+mod client_address;
 mod compat;
 mod contention;
 mod data_rights;

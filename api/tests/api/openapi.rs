@@ -61,24 +61,35 @@ async fn the_service_serves_its_spec_and_docs_when_enabled() {
             .status(),
         StatusCode::OK
     );
+}
 
-    let off = TestApp::spawn_with(
-        Backend::Sqlite,
-        Options::default().with("API_DOCS", "false"),
-    )
-    .await;
-    assert_eq!(
-        off.client
-            .get(off.url("/openapi.json"))
-            .send()
-            .await
+/// Generated clients and API gateways fetch the spec from the service: it is public (committed)
+/// and served whatever `API_DOCS` says; only the interactive docs wait for `API_DOCS=true`.
+#[tokio::test]
+async fn the_spec_is_served_by_default_and_the_docs_are_not() {
+    // An empty value reads as unset: the default configuration.
+    let default =
+        TestApp::spawn_with(Backend::Sqlite, Options::default().with("API_DOCS", "")).await;
+    let spec = default
+        .client
+        .get(default.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spec.status(), StatusCode::OK);
+    assert!(
+        spec.headers()["content-type"]
+            .to_str()
             .unwrap()
-            .status(),
-        StatusCode::NOT_FOUND
+            .starts_with("application/json")
     );
+    let served: Value = spec.json().await.unwrap();
+    let committed: Value = serde_json::from_str(&api::openapi::spec_json()).unwrap();
+    assert_eq!(served, committed, "the spec served is the one committed");
     assert_eq!(
-        off.client
-            .get(off.url("/docs"))
+        default
+            .client
+            .get(default.url("/docs"))
             .send()
             .await
             .unwrap()

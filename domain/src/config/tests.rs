@@ -53,7 +53,8 @@ fn defaults_fill_everything_optional() {
         s.allowed_origins,
         vec!["https://app.example.com".to_owned()]
     );
-    assert!(s.auto_migrate && !s.api_docs && !s.trust_proxy_headers);
+    assert!(s.auto_migrate && !s.api_docs);
+    assert_eq!(s.trusted_proxies, TrustedProxies::default());
     assert!(s.redis_url.is_none());
 }
 

@@ -18,8 +18,9 @@ use crate::{Result, schedule::SweepSchedule};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
+    /// One of a fixed set of methods, or `OTHER`.
     pub method: String,
-    /// The route with ids replaced by `:id`, or `other`.
+    /// The matched route template (`/api/jobs/{id}`), or `other`.
     pub route: String,
     pub status: u16,
 }
@@ -269,7 +270,7 @@ impl Metrics {
 }
 
 mod scrape;
-pub use scrape::{CONTENT_TYPE, Scrape, route_label, scrape, scrape_allowed};
+pub use scrape::{CONTENT_TYPE, Scrape, scrape, scrape_allowed};
 
 #[cfg(test)]
 mod tests;

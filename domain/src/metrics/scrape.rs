@@ -1,4 +1,4 @@
-//! Serving a scrape of `/metrics`: who may read it, and bounded route labels.
+//! Serving a scrape of `/metrics`: who may read it.
 
 use chrono::Utc;
 use sea_orm::ConnectionTrait;
@@ -9,12 +9,13 @@ use crate::schedule::SweepSchedule;
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Whether a scrape may read the metrics: always without `METRICS_TOKEN`, else only with
-/// `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time).
+/// Whether a scrape may read the metrics: only with `Authorization: Bearer <METRICS_TOKEN>`
+/// (compared in constant time). Without `METRICS_TOKEN` nobody may: what the service does and
+/// how busy it is stays private unless the operator chose a token.
 pub fn scrape_allowed(token: Option<&secrecy::SecretString>, authorization: Option<&str>) -> bool {
     use secrecy::ExposeSecret;
     match token {
-        None => true,
+        None => false,
         Some(expected) => authorization
             .and_then(|h| h.strip_prefix("Bearer "))
             .is_some_and(|given| {
@@ -26,6 +27,8 @@ pub fn scrape_allowed(token: Option<&secrecy::SecretString>, authorization: Opti
 /// What a scrape of `/metrics` came to.
 pub enum Scrape {
     Metrics(String),
+    /// `METRICS_TOKEN` is not set: `/metrics` is off.
+    Disabled,
     /// `METRICS_TOKEN` is set and the scraper did not present it.
     Unauthorized,
     /// The database did not answer the gauges' queries.
@@ -39,6 +42,9 @@ pub async fn scrape(
     db: &impl ConnectionTrait,
     schedule: &SweepSchedule,
 ) -> Scrape {
+    if token.is_none() {
+        return Scrape::Disabled;
+    }
     if !scrape_allowed(token, authorization) {
         return Scrape::Unauthorized;
     }
@@ -48,57 +54,5 @@ pub async fn scrape(
             tracing::warn!(error = %e, "cannot read metrics from the database");
             Scrape::Unavailable
         }
-    }
-}
-
-/// A bounded route label: path segments that look like ids become `:id`.
-pub fn route_label(path: &str) -> String {
-    if path.len() > 200 {
-        return "other".into();
-    }
-    let route: Vec<&str> = path
-        .split('/')
-        .map(|segment| {
-            let id_like = segment.len() >= 16
-                || (!segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()));
-            if id_like { ":id" } else { segment }
-        })
-        .collect();
-    let route = route.join("/");
-    // Anything not under our own prefixes (scanners, typos) is one label, not thousands.
-    let known = [
-        "/api/",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/docs",
-        "/openapi.json",
-        "/admin",
-        "/demo.js",
-    ];
-    if route == "/" || known.iter().any(|k| route.starts_with(k)) {
-        route
-    } else {
-        "other".into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::route_label;
-
-    #[test]
-    fn routes_keep_their_shape_but_never_an_id() {
-        assert_eq!(route_label("/api/auth/me"), "/api/auth/me");
-        assert_eq!(
-            route_label("/api/admin/members/42/recheck"),
-            "/api/admin/members/:id/recheck"
-        );
-        assert_eq!(
-            route_label("/api/jobs/3f9a0c1b2d4e5f60718293a4"),
-            "/api/jobs/:id"
-        );
-        assert_eq!(route_label("/wp-login.php"), "other");
-        assert_eq!(route_label(&"/api/".repeat(100)), "other");
     }
 }

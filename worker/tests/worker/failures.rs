@@ -99,11 +99,15 @@ pub fn worker_process(w: &World, http_port: u16) -> Child {
         .envs(w.env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("WORKER_HTTP_PORT", http_port.to_string())
         .env("BIND_ADDRESS", "127.0.0.1")
+        .env("METRICS_TOKEN", WORKER_METRICS_TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("worker binary")
 }
+
+/// What [`worker_process`]'s `/metrics` asks a scraper for.
+pub const WORKER_METRICS_TOKEN: &str = "failures-metrics-token";
 
 pub struct Reaped(pub Child);
 
@@ -139,7 +143,10 @@ async fn a_worker_killed_mid_sweep_leaves_nothing_undone() {
     assert_nothing_lost(&w, &p, 30).await;
 
     // The survivor's metrics tell the same story.
-    let metrics = reqwest::get(format!("http://127.0.0.1:{http_port}/metrics"))
+    let metrics = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{http_port}/metrics"))
+        .bearer_auth(WORKER_METRICS_TOKEN)
+        .send()
         .await
         .unwrap();
     assert_eq!(metrics.status(), 200);

@@ -8,6 +8,7 @@ mod failures;
 mod helpers;
 mod import_profiles;
 mod jobs;
+mod metrics_access;
 mod postgres_restart;
 mod schema;
 mod sweeps;
