@@ -54,6 +54,18 @@ pub async fn request_verification(
         .ok_or(crate::Error::Database(sea_orm::DbErr::RecordNotInserted))
 }
 
+/// How long a request must still wait after the last one finished at `finished`, if at all. No
+/// cooldown means no wait, even when `finished` is after `now` (a check that ended between our
+/// reading the clock and reading the database).
+fn cooldown_left(
+    cooldown: Duration,
+    finished: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    let since = now - finished;
+    (cooldown > Duration::zero() && since < cooldown).then(|| cooldown - since)
+}
+
 /// One go at [`request_verification`]: `None` when another request became open between our
 /// reads and our insert, and was gone again by the time we looked for it.
 async fn try_request(
@@ -83,11 +95,14 @@ async fn try_request(
         .filter(job_request::Column::Status.is_not_in(OPEN))
         .one(db)
         .await?;
-    if let Some(latest) = latest {
-        let since = now - latest.finished_at.unwrap_or(latest.created_at);
-        if since < cooldown {
-            return Ok(Some(Requested::TooSoon(cooldown - since)));
-        }
+    if let Some(left) = latest.and_then(|latest| {
+        cooldown_left(
+            cooldown,
+            latest.finished_at.unwrap_or(latest.created_at),
+            now,
+        )
+    }) {
+        return Ok(Some(Requested::TooSoon(left)));
     }
     let id = secrets::random_id();
     let row = job_request::ActiveModel {
@@ -236,4 +251,24 @@ pub async fn repush_stale(
             .map_err(|e| crate::Error::Queue(e.to_string()))?;
     }
     Ok(stale.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_cooldown_never_waits_even_for_a_check_that_finished_after_our_clock_was_read() {
+        let now = Utc::now();
+        let later = now + Duration::milliseconds(5);
+        assert_eq!(cooldown_left(Duration::zero(), later, now), None);
+        assert_eq!(
+            cooldown_left(Duration::minutes(1), now - Duration::seconds(20), now),
+            Some(Duration::seconds(40))
+        );
+        assert_eq!(
+            cooldown_left(Duration::minutes(1), now - Duration::minutes(2), now),
+            None
+        );
+    }
 }
