@@ -179,6 +179,8 @@ export class FakeApi {
         if (!call.csrfHeader) return csrfRefused();
         if (this.renewedElsewhere > 0) {
           this.renewedElsewhere--;
+          // The other tab's renewal set the new cookies, which this browser shares.
+          this.cookieToken = true;
           return new Response(null, { status: 204 });
         }
         // The new JWT only in the (httpOnly) cookie, never in the body.
