@@ -181,7 +181,10 @@ pub async fn rotate_refresh_token(
         .refresh_rotated_at
         .is_some_and(|at| now - at <= REFRESH_REUSE_GRACE);
     if !is_previous {
-        tracing::info!(user_id = user.id, "unknown refresh token for a live session");
+        tracing::info!(
+            user_id = user.id,
+            "unknown refresh token for a live session"
+        );
         return Err(Error::InvalidRefreshToken);
     }
     if within_grace {

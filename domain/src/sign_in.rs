@@ -43,7 +43,9 @@ pub fn validate_return_to(raw: Option<&str>, frontend: &Url) -> Result<String> {
     }
     // A frontend that decodes the path and resolves it again must not reach another host either.
     let decoded = percent_decode_twice(joined.path());
-    let resolved_again = frontend.join(&decoded).map_err(|_| Error::InvalidReturnTo)?;
+    let resolved_again = frontend
+        .join(&decoded)
+        .map_err(|_| Error::InvalidReturnTo)?;
     if names_another_host(&decoded)
         || resolved_again.origin() != frontend.origin()
         || names_another_host(resolved_again.path())

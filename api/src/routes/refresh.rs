@@ -90,7 +90,10 @@ async fn rotate(state: &AppState, token: &SecretString) -> Result<sessions::Rene
 /// Keeps the member's Patreon token fresh; `Err` only when their Patreon authorization is dead.
 /// Anything else Patreon answers waits for the worker: the renewal has already rotated the
 /// refresh token, so failing now would lose the new one.
-async fn keep_patreon_token_alive(state: &AppState, user: &user::Model) -> Result<String, ApiError> {
+async fn keep_patreon_token_alive(
+    state: &AppState,
+    user: &user::Model,
+) -> Result<String, ApiError> {
     let cipher = &state.settings.token_cipher;
     let kept = patreon_tokens::keep_alive(
         &state.db,

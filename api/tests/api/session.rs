@@ -117,12 +117,21 @@ impl BearerClient {
     pub(crate) async fn sign_in(app: &TestApp, patreon_id: &str) -> Self {
         let signed_in = app.sign_in(patreon_id).await;
         let body = serde_json::json!({ "handoff": signed_in.handoff() });
-        let response = app.client.post(app.url("/api/auth/token")).json(&body).send().await.unwrap();
+        let response = app
+            .client
+            .post(app.url("/api/auth/token"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let tokens: Value = response.json().await.unwrap();
         Self {
             jwt: tokens["token"].as_str().expect("token").to_owned(),
-            refresh_token: tokens["refreshToken"].as_str().expect("refreshToken").to_owned(),
+            refresh_token: tokens["refreshToken"]
+                .as_str()
+                .expect("refreshToken")
+                .to_owned(),
         }
     }
 
@@ -130,11 +139,22 @@ impl BearerClient {
     pub(crate) async fn renew(&mut self, app: &TestApp) -> (StatusCode, Value) {
         let response = refresh_with_token(app, &self.refresh_token).await;
         let status = response.status();
-        assert!(set_cookies(&response).is_empty(), "no cookies for Bearer clients: {:?}", set_cookies(&response));
-        let body: Value = if status == StatusCode::NO_CONTENT { Value::Null } else { response.json().await.unwrap() };
+        assert!(
+            set_cookies(&response).is_empty(),
+            "no cookies for Bearer clients: {:?}",
+            set_cookies(&response)
+        );
+        let body: Value = if status == StatusCode::NO_CONTENT {
+            Value::Null
+        } else {
+            response.json().await.unwrap()
+        };
         if status == StatusCode::OK {
             self.jwt = body["token"].as_str().expect("token").to_owned();
-            self.refresh_token = body["refreshToken"].as_str().expect("refreshToken").to_owned();
+            self.refresh_token = body["refreshToken"]
+                .as_str()
+                .expect("refreshToken")
+                .to_owned();
         }
         (status, body)
     }
@@ -376,7 +396,8 @@ on_both_backends! {
         let before = session_row(&app, &session_id).await;
         let wrong = [
             format!("{session_id}.{}", "f".repeat(43)),
-            format!("{session_id}.{}", &signed_in.refresh_cookie[33..]).replace('A', "B"),
+            // The genuine previous token with its last character changed.
+            format!("{}{}", &signed_in.refresh_cookie[..signed_in.refresh_cookie.len() - 1], if signed_in.refresh_cookie.ends_with('A') { 'B' } else { 'A' }),
             format!("{session_id}."),
             format!("{session_id}.{}", before.refresh_token_hash),
         ];
