@@ -6,12 +6,13 @@ use poem_openapi::OpenApiService;
 use crate::routes::{
     admin::AdminApi, admin_data_rights::AdminDataRightsApi, admin_members::AdminMembersApi,
     admin_page::AdminPage, admin_sweeps::AdminSweepsApi, auth::AuthApi, demo_page::DemoPage,
-    health::HealthApi, jobs::JobsApi, session::SessionApi,
+    health::HealthApi, jobs::JobsApi, refresh::RefreshApi, session::SessionApi,
 };
 
 pub type Apis = (
     AuthApi,
     SessionApi,
+    RefreshApi,
     JobsApi,
     AdminApi,
     AdminMembersApi,
@@ -30,6 +31,7 @@ pub fn spec_service() -> OpenApiService<Apis, ()> {
         (
             AuthApi,
             SessionApi,
+            RefreshApi,
             JobsApi,
             AdminApi,
             AdminMembersApi,

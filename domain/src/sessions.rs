@@ -1,6 +1,6 @@
 //! Sign-in sessions: every JWT names one (`sid`), so revoking the row ends all its tokens at once.
 //! Each session also has an opaque refresh token (`<session id>.<secret>`, stored hashed) that
-//! rotates on every use; presenting a replaced one after the grace window ends the session.
+//! rotates on every use; replaying the one it replaced after the grace window ends the session.
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{session, user};
@@ -14,8 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth_events::{self, AuthEvent};
 use crate::{Error, Result, secrets};
 
-/// How long a replaced refresh token still renews the JWT: two tabs refreshing at once must not
-/// look like token theft.
+/// How long a replaced refresh token is answered as "already renewed" (nothing new is issued):
+/// two tabs refreshing at once must not look like token theft.
 pub const REFRESH_REUSE_GRACE: Duration = Duration::seconds(60);
 
 pub struct NewSession {
@@ -112,12 +112,15 @@ pub async fn revoke_all_for_user(
 pub struct Renewed {
     pub session: session::Model,
     pub user: user::Model,
-    /// The rotated refresh token, or `None` when a sibling request already rotated it (grace).
+    /// The rotated refresh token, or `None` when a sibling request already rotated it (grace):
+    /// then nothing new may be issued, the sibling's credentials are the current ones.
     pub refresh_token: Option<SecretString>,
 }
 
-/// Trades a refresh token for a rotated one. A replaced token inside [`REFRESH_REUSE_GRACE`]
-/// renews without rotating; later, it is treated as stolen and the whole session ends.
+/// Trades a refresh token for a rotated one. The token it replaced, inside
+/// [`REFRESH_REUSE_GRACE`], is answered without rotating; later, it is treated as stolen and the
+/// whole session ends. Any other value is refused and changes nothing: the session id is public
+/// (every JWT names it), so a guess must not be able to sign the member out.
 pub async fn rotate_refresh_token(
     db: &impl ConnectionTrait,
     presented: &SecretString,
@@ -177,20 +180,54 @@ pub async fn rotate_refresh_token(
     let within_grace = session
         .refresh_rotated_at
         .is_some_and(|at| now - at <= REFRESH_REUSE_GRACE);
-    if is_previous && within_grace {
+    if !is_previous {
+        tracing::info!(
+            user_id = user.id,
+            "unknown refresh token for a live session"
+        );
+        return Err(Error::InvalidRefreshToken);
+    }
+    if within_grace {
         return Ok(Renewed {
             session,
             user,
             refresh_token: None,
         });
     }
-    // Reuse of a replaced (or forged) token: assume theft and end the whole family.
+    // The genuine replaced token, replayed late: assume theft and end the whole family.
     revoke(db, &session.id, now).await?;
     tracing::warn!(
         user_id = user.id,
         "refresh token reuse detected; session revoked"
     );
     Err(Error::InvalidRefreshToken)
+}
+
+/// Starts a new refresh chain for a live session and returns its token, for a Bearer client
+/// that redeemed the sign-in's handoff code. The browser's refresh cookie of that sign-in stops
+/// working (refused, not counted as theft: it was not stolen, it was handed over).
+pub async fn restart_refresh_chain(
+    db: &impl ConnectionTrait,
+    session_id: &str,
+) -> Result<SecretString> {
+    let next = new_refresh_token(session_id);
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::RefreshTokenHash,
+            Expr::value(secrets::hash(next.expose_secret())),
+        )
+        .col_expr(
+            session::Column::PreviousRefreshTokenHash,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            session::Column::RefreshRotatedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(session::Column::Id.eq(session_id))
+        .exec(db)
+        .await?;
+    Ok(next)
 }
 
 /// Removes everything of finished sign-ins: expired states and handoff codes, and sessions

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use entity::{handoff_code, oauth_state, session, user};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use url::Url;
+use secrecy::SecretString;
+use url::{Position, Url};
 
 use crate::{Error, Result, secrets};
 
@@ -16,7 +17,8 @@ const MAX_RETURN_TO_LEN: usize = 1024;
 
 /// Accepts only an absolute path on the frontend's own origin (`/account?tab=1`). Anything that
 /// a browser could read as another host (`//evil`, `/\evil`, encoded variants, schemes, control
-/// characters) is refused rather than repaired.
+/// characters, dot segments that resolve to `//host`) is refused rather than repaired; dot
+/// segments that stay on the frontend are resolved, and the resolved path is handed back.
 pub fn validate_return_to(raw: Option<&str>, frontend: &Url) -> Result<String> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(frontend.path().to_owned());
@@ -33,11 +35,29 @@ pub fn validate_return_to(raw: Option<&str>, frontend: &Url) -> Result<String> {
     {
         return Err(Error::InvalidReturnTo);
     }
+    // The join resolves dot segments (`%2e` too), so `/..//evil.com` becomes the path
+    // `//evil.com`: check what the browser will be sent to, and hand back exactly that.
     let joined = frontend.join(raw).map_err(|_| Error::InvalidReturnTo)?;
-    if joined.origin() != frontend.origin() {
+    if joined.origin() != frontend.origin() || names_another_host(joined.path()) {
         return Err(Error::InvalidReturnTo);
     }
-    Ok(raw.to_owned())
+    // A frontend that decodes the path and resolves it again must not reach another host either.
+    let decoded = percent_decode_twice(joined.path());
+    let resolved_again = frontend
+        .join(&decoded)
+        .map_err(|_| Error::InvalidReturnTo)?;
+    if names_another_host(&decoded)
+        || resolved_again.origin() != frontend.origin()
+        || names_another_host(resolved_again.path())
+    {
+        return Err(Error::InvalidReturnTo);
+    }
+    Ok(joined[Position::BeforePath..].to_owned())
+}
+
+/// A path a browser or router could read as `//host` or `\\host`.
+fn names_another_host(path: &str) -> bool {
+    path.starts_with("//") || path.contains('\\')
 }
 
 /// Decodes `%XX` escapes twice, so `%252F%252F` is seen as `//` too.
@@ -106,12 +126,20 @@ pub async fn issue_handoff(
     Ok(code)
 }
 
+/// A redeemed handoff: the live session, its member, and the refresh token now handed to the
+/// Bearer client (the session's refresh chain moves to it).
+pub struct Redeemed {
+    pub session: session::Model,
+    pub user: user::Model,
+    pub refresh_token: SecretString,
+}
+
 /// Redeems a handoff code once; the session must still be live.
 pub async fn redeem_handoff(
     db: &impl ConnectionTrait,
     code: &str,
     now: DateTime<Utc>,
-) -> Result<(session::Model, user::Model)> {
+) -> Result<Redeemed> {
     if code.len() > 128 {
         return Err(Error::InvalidHandoff);
     }
@@ -131,10 +159,16 @@ pub async fn redeem_handoff(
         .find_also_related(user::Entity)
         .one(db)
         .await?;
-    match found {
-        Some((s, Some(u))) if crate::sessions::is_live(&s, now) => Ok((s, u)),
-        _ => Err(Error::SessionEnded),
-    }
+    let Some((session, Some(user))) = found.filter(|(s, _)| crate::sessions::is_live(s, now))
+    else {
+        return Err(Error::SessionEnded);
+    };
+    let refresh_token = crate::sessions::restart_refresh_chain(db, &session.id).await?;
+    Ok(Redeemed {
+        session,
+        user,
+        refresh_token,
+    })
 }
 
 /// Drops expired states and handoff codes; called periodically.
@@ -184,6 +218,15 @@ mod tests {
             "/\r\nSet-Cookie: x=1",
             "evil.com",
             " /x",
+            // Dot segments that the join resolves to `//host` on our origin.
+            "/..//evil.com",
+            "/x/../../..//example.com",
+            "/.%2e/%2e%2e//example.com",
+            "/%2e%2E//evil.com",
+            "/a/..//evil.com?x=1",
+            "/x/..%2F%2Fevil.com",
+            "/x/..%5Cevil.com",
+            "/x/%2e%2e%252F%252Fevil.com",
         ] {
             assert!(
                 validate_return_to(Some(bad), &frontend()).is_err(),
@@ -191,5 +234,23 @@ mod tests {
             );
         }
         assert!(validate_return_to(Some(&format!("/{}", "a".repeat(2000))), &frontend()).is_err());
+    }
+
+    #[test]
+    fn dot_segments_are_resolved_and_the_resolved_path_is_handed_back() {
+        for (raw, resolved) in [
+            ("/a/./b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/a/%2e%2e/b?x=1#top", "/b?x=1#top"),
+            ("/..", "/"),
+            ("/../b", "/b"),
+            ("/https://evil.com", "/https://evil.com"),
+        ] {
+            assert_eq!(
+                validate_return_to(Some(raw), &frontend()).unwrap(),
+                resolved,
+                "{raw:?}"
+            );
+        }
     }
 }

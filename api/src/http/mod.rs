@@ -7,6 +7,7 @@ pub mod cookies;
 pub mod errors;
 pub mod headers;
 pub mod metrics;
+pub mod optional_json;
 pub mod rate_limit;
 
 use std::sync::Arc;

@@ -44,6 +44,10 @@ struct HandoffRequest {
 struct TokenBody {
     /// A JWT for `Authorization: Bearer`.
     token: String,
+    /// Renews the sign-in: send it as `{"refreshToken": …}` to `POST /api/auth/refresh`, which
+    /// answers with a new JWT and the next refresh token (this one is then spent). Keep it out
+    /// of URLs and logs; the sign-in's refresh cookie stops working once it is handed out here.
+    refresh_token: String,
     /// When that JWT expires: renew it with `POST /api/auth/refresh` before then.
     expires_at: chrono::DateTime<Utc>,
 }
@@ -178,8 +182,8 @@ impl AuthApi {
         }
     }
 
-    /// Trade the single-use `handoff` code from the sign-in redirect for a JWT (Bearer-mode
-    /// frontends). Valid for 60 seconds, once.
+    /// Trade the single-use `handoff` code from the sign-in redirect for a JWT and a refresh
+    /// token (Bearer-mode frontends). Valid for 60 seconds, once.
     #[oai(path = "/api/auth/token", method = "post")]
     async fn token(
         &self,
@@ -187,10 +191,11 @@ impl AuthApi {
         jar: &CookieJar,
         body: Json<HandoffRequest>,
     ) -> Result<Json<TokenBody>, HandoffError> {
-        let (session, user) = sign_in::redeem_handoff(&state.db, &body.handoff, Utc::now()).await?;
-        let issued = issue_access_token(&state, jar, &user, &session, false)?;
+        let redeemed = sign_in::redeem_handoff(&state.db, &body.handoff, Utc::now()).await?;
+        let issued = issue_access_token(&state, jar, &redeemed.user, &redeemed.session, false)?;
         Ok(Json(TokenBody {
             token: issued.token,
+            refresh_token: secrecy::ExposeSecret::expose_secret(&redeemed.refresh_token).to_owned(),
             expires_at: issued.expires_at,
         }))
     }

@@ -8,6 +8,7 @@ pub mod demo_page;
 pub mod health;
 pub mod housekeeping;
 pub mod jobs;
+pub mod refresh;
 pub mod session;
 mod tags;
 pub mod webhook;

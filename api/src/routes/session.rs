@@ -1,29 +1,19 @@
-//! The signed-in member: who they are (`me`), renewing the JWT (`refresh`) and signing out.
+//! The signed-in member: who they are (`me`) and signing out (renewing is in `refresh`).
 
-use chrono::{DateTime, Duration, Utc};
-use domain::{
-    auth_events::AuthEvent,
-    patreon_tokens::{self, KeepAlive},
-    sessions,
-};
+use chrono::{DateTime, Utc};
+use domain::{auth_events::AuthEvent, sessions};
 use entity::{session, user};
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::ApiTags;
 use crate::{
-    auth::{self, MemberAuth, Via},
+    auth::{self, MemberAuth},
     error::{ApiError, operation_errors},
     http::cookies,
     state::AppState,
 };
-
-/// The Patreon token is refreshed when it would expire within this long.
-const PATREON_REFRESH_WINDOW: Duration = Duration::minutes(5);
-/// A refresh Patreon could not take now is tried again by the worker after this long.
-const POSTPONED_REFRESH_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
-const RENEWED: &str = "Session renewed.";
 
 pub struct SessionApi;
 
@@ -74,25 +64,8 @@ impl Me {
     }
 }
 
-#[derive(Object)]
-#[oai(rename_all = "camelCase")]
-struct Renewed {
-    /// A fresh JWT (also set as the `auth_token` cookie for cookie callers).
-    token: String,
-    /// When that JWT expires: renew before then.
-    expires_at: DateTime<Utc>,
-    message: String,
-}
-
 operation_errors!(MeError {
     401 => Unauthorized: "No valid, unrevoked token.",
-});
-
-operation_errors!(RefreshError {
-    401 => Unauthorized: "No live sign-in session (or the member's Patreon authorization ended: `needs_relogin`).",
-    403 => Forbidden: "Cookie-authenticated request without `X-Requested-With` or from a foreign `Origin`.",
-    429 => TooManyRequests: "Too many refreshes from this client.",
-    502 => BadGateway: "Patreon refused to refresh the member's Patreon token; nothing was changed.",
 });
 
 operation_errors!(LogoutError {
@@ -140,29 +113,7 @@ pub fn issue_access_token(
     Ok(IssuedToken { token, expires_at })
 }
 
-/// Trades the refresh cookie for a rotated one (set on `jar`) and returns its session and user.
-async fn rotate(
-    state: &AppState,
-    jar: &CookieJar,
-    token: &SecretString,
-) -> Result<(session::Model, user::Model), ApiError> {
-    let now = Utc::now();
-    let rotated = sessions::rotate_refresh_token(&state.db, token, now).await;
-    if rotated.is_err() {
-        // A reused token may just have revoked its session: stop serving it from memory.
-        if let Some(id) = sessions::session_id_of(token) {
-            state.auth_cache.forget(&AuthEvent::Session(id.to_owned()));
-        }
-    }
-    let renewed = rotated?;
-    if let Some(next) = &renewed.refresh_token {
-        let max_age = (renewed.session.expires_at - now).num_seconds();
-        cookies::set_refresh(jar, next.expose_secret(), max_age, &state.settings.cookie);
-    }
-    Ok((renewed.session, renewed.user))
-}
-
-fn refresh_cookie(req: &Request) -> Option<SecretString> {
+pub fn refresh_cookie(req: &Request) -> Option<SecretString> {
     req.cookie()
         .get(cookies::REFRESH_COOKIE)
         .map(|c| c.value_str().to_owned())
@@ -182,72 +133,6 @@ impl SessionApi {
             &state,
             Utc::now(),
         )))
-    }
-
-    /// Renew the JWT while the sign-in lasts (`JWT_EXPIRATION_HOURS`), using the refresh
-    /// cookie or a still-valid JWT. Refreshes the member's Patreon token too when it expires
-    /// within 5 minutes; if Patreon is unreachable the session is still renewed and that refresh
-    /// waits for later, so an outage never signs a member out.
-    #[oai(path = "/api/auth/refresh", method = "post")]
-    async fn refresh(
-        &self,
-        state: Data<&AppState>,
-        jar: &CookieJar,
-        req: &Request,
-    ) -> Result<Json<Renewed>, RefreshError> {
-        let (session, user, via_cookie) = match refresh_cookie(req) {
-            Some(token) => {
-                auth::require_same_site_request(req, &state)?;
-                let (session, user) = rotate(&state, jar, &token).await?;
-                (session, user, true)
-            }
-            None => {
-                let principal = auth::authenticate(req).await?;
-                principal.require_same_site(req, &state)?;
-                let via_cookie = principal.via == Via::Cookie;
-                (principal.session, principal.user, via_cookie)
-            }
-        };
-        let cipher = &state.settings.token_cipher;
-        let kept = patreon_tokens::keep_alive(
-            &state.db,
-            &state.patreon,
-            cipher,
-            &user,
-            PATREON_REFRESH_WINDOW,
-        )
-        .await;
-        let message = match kept {
-            Ok(KeepAlive::Fresh) => RENEWED.to_owned(),
-            Ok(KeepAlive::Postponed) => {
-                // The worker takes it from here, with backoff; if even the push fails, its
-                // reconciler finds the expiring token on its own.
-                let retry = domain::jobs::Job::RefreshToken {
-                    user_id: user.id,
-                    attempt: 0,
-                };
-                if let Err(e) = state.jobs.push_after(retry, POSTPONED_REFRESH_DELAY).await {
-                    tracing::warn!(user_id = user.id, error = %e, "cannot queue the postponed token refresh");
-                }
-                format!(
-                    "{RENEWED} Patreon is unreachable, so its token refresh will be retried later."
-                )
-            }
-            Err(e) => {
-                if matches!(e, domain::Error::NeedsRelogin) {
-                    state.auth_cache.forget(&AuthEvent::User(user.id));
-                    cookies::clear_sign_in(jar, &state.settings.cookie);
-                }
-                return Err(ApiError::from(e).into());
-            }
-        };
-        let IssuedToken { token, expires_at } =
-            issue_access_token(&state, jar, &user, &session, via_cookie)?;
-        Ok(Json(Renewed {
-            token,
-            expires_at,
-            message,
-        }))
     }
 
     /// Sign out: revokes the sign-in session on the server (every JWT of it is refused from

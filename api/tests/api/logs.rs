@@ -76,25 +76,37 @@ mod secrets_never_logged {
         let jwt = cookie_value(&cookies, "auth_token").unwrap();
         let refresh = cookie_value(&cookies, "auth_refresh").unwrap();
         let handoff = query_param(&location(&response), "handoff").unwrap();
-        let bearer = app
-            .client
-            .post(app.url("/api/auth/token"))
-            .json(&serde_json::json!({ "handoff": handoff }))
-            .send()
-            .await
-            .unwrap();
-        let bearer = bearer.json::<serde_json::Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.me_bearer(&bearer).await;
-        app.me_bearer("not-a-token").await;
         let renewed = app
             .same_site_post("/api/auth/refresh", &format!("auth_refresh={refresh}"))
             .send()
             .await
             .unwrap();
         let renewed_refresh = cookie_value(&set_cookies(&renewed), "auth_refresh").unwrap();
+        let exchanged: serde_json::Value = app
+            .client
+            .post(app.url("/api/auth/token"))
+            .json(&serde_json::json!({ "handoff": handoff }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bearer = exchanged["token"].as_str().unwrap().to_owned();
+        let bearer_refresh = exchanged["refreshToken"].as_str().unwrap().to_owned();
+        app.me_bearer(&bearer).await;
+        app.me_bearer("not-a-token").await;
+        let bearer_renewed: serde_json::Value = app
+            .client
+            .post(app.url("/api/auth/refresh"))
+            .json(&serde_json::json!({ "refreshToken": bearer_refresh }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let bearer_renewed_refresh = bearer_renewed["refreshToken"].as_str().unwrap().to_owned();
         app.same_site_post("/api/auth/logout", &format!("auth_token={jwt}"))
             .send()
             .await
@@ -125,6 +137,11 @@ mod secrets_never_logged {
             ("JWT signature", jwt.rsplit('.').next().unwrap()),
             ("refresh token", refresh.as_str()),
             ("rotated refresh token", renewed_refresh.as_str()),
+            ("Bearer refresh token", bearer_refresh.as_str()),
+            (
+                "rotated Bearer refresh token",
+                bearer_renewed_refresh.as_str(),
+            ),
             ("handoff code", handoff.as_str()),
             ("OAuth code", code.as_str()),
             ("OAuth state", state.as_str()),

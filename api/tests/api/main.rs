@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod redis;
+mod refresh_tokens;
 mod session;
 mod sign_in;
 mod sign_in_failures;

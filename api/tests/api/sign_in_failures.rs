@@ -228,3 +228,46 @@ on_both_backends! {
         assert!(accepted <= 1, "only `/https://evil.com`, a plain path on our host, may pass");
     }
 }
+
+/// Paths whose dot segments resolve, once joined to `FRONTEND_URL`, to `//host` on our origin:
+/// a path-based redirect in the frontend would then send the handoff code to that host.
+const DOT_SEGMENT_REDIRECTS: &[&str] = &[
+    "/..//evil.com",
+    "/x/../../..//example.com",
+    "/.%2e/%2e%2e//example.com",
+    "/%2E%2e//evil.com?tab=1",
+    "/x/..%2F%2Fevil.com",
+    "/x/%2e%2e%252F%252Fevil.com",
+    "/\\evil.com",
+    "/%5Cevil.com",
+    "/x/..%5C%5Cevil.com",
+];
+
+on_both_backends! {
+    async fn return_to_dot_segments_that_resolve_to_another_host_are_refused(app) {
+        for payload in DOT_SEGMENT_REDIRECTS {
+            let mut url = reqwest::Url::parse(&app.url("/api/auth/patreon/login")).unwrap();
+            url.query_pairs_mut().append_pair("return_to", payload);
+
+            let response = app.client.get(url).send().await.unwrap();
+
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{payload:?}: {}", location(&response));
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_return_to", "{payload:?}");
+        }
+        assert_eq!(app.count("oauth_states").await, 0, "no sign-in was started for a refused payload");
+    }
+
+    async fn return_to_with_dot_segments_lands_on_the_resolved_path(app) {
+        let id = app.active_patron("1901");
+        for (return_to, landing) in [("/a/./b/../c?tab=1", "/a/c?tab=1&"), ("/a/%2e%2e/b", "/b?")] {
+            let (authorize, state_cookie) = app.start_login(Some(return_to)).await;
+            let callback = app.consent(&authorize, &id).await;
+
+            let response = app.callback(&callback, &state_cookie).await;
+
+            let to = location(&response);
+            assert!(to.starts_with(&format!("{FRONTEND}{landing}auth=success&handoff=")), "{return_to:?} → {to}");
+        }
+    }
+}

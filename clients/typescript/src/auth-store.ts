@@ -5,10 +5,10 @@ import {
   ApiError,
   createPatreonGateClient,
   type ClientOptions,
-  type IssuedToken,
   type JobStatus,
   type Member,
   type PatreonGateClient,
+  type Renewal,
 } from "./client.js";
 import { renewalLeadTime, tokenLifetime, type TokenLifetime } from "./token.js";
 
@@ -33,11 +33,14 @@ export type RecheckOutcome =
   | { status: "too_soon"; retryAfterSeconds: number; message: string }
   | { status: "timeout" | "signed_out" | "error"; message: string };
 
-/** Where a Bearer-mode token may be kept across reloads; `sessionStorage` fits. */
+/** Where Bearer-mode tokens may be kept across reloads; `sessionStorage` fits. */
 export type TokenStorage = Pick<Storage, "getItem" | "setItem" | "removeItem">;
 
 export interface AuthOptions extends Omit<ClientOptions, "getToken"> {
-  /** Bearer mode only: keep the token here too (it stays in memory only by default). */
+  /**
+   * Bearer mode only: keep the JWT (under `storageKey`) and the refresh token (under
+   * `storageKey + ".refresh"`) here too; they stay in memory only by default.
+   */
   storage?: TokenStorage;
   storageKey?: string;
   /** How often a recheck's job is polled, and for how long at most. */
@@ -108,11 +111,13 @@ export class AuthStore {
   private readonly options: AuthOptions;
   /** Bearer mode: the JWT we send. */
   private token: string | null = null;
+  /** Bearer mode: what renews the JWT; spent on use, the renewal hands back the next one. */
+  private refreshToken: string | null = null;
   /** The current JWT's lifetime, once known (both modes), to renew it in time. */
   private lifetime: TokenLifetime | null = null;
   private renewTimer: ReturnType<typeof setTimeout> | undefined;
   private nextRenewalAt: number | null = null;
-  private renewing: Promise<IssuedToken | null> | null = null;
+  private renewing: Promise<boolean> | null = null;
   private initialized: Promise<void> | null = null;
   private active = false;
   /** The failed sign-in this page landed from: shown until the member acts, unlike passing errors. */
@@ -237,6 +242,8 @@ export class AuthStore {
         }
       } else {
         this.restoreToken();
+        // The stored JWT expired but the sign-in may not have: renew it from the refresh token.
+        if (!this.token && this.refreshToken) await this.renewNow().catch(() => false);
       }
       if (!this.token) {
         this.update({ user: null, isLoading: false });
@@ -266,9 +273,9 @@ export class AuthStore {
   }
 
   /**
-   * Runs an authenticated call. A 401 (or `me()`'s `null`) in cookie mode gets one renewal from
-   * the refresh cookie and a retry; otherwise, and when that fails too, the member is signed out
-   * and the result is `null`.
+   * Runs an authenticated call. A 401 (or `me()`'s `null`) gets one renewal (from the refresh
+   * cookie, or the Bearer refresh token) and a retry; when that fails too, the member is signed
+   * out and the result is `null`.
    */
   private async authenticated<T>(call: () => Promise<T | null>): Promise<T | null> {
     const attempt = async () => {
@@ -281,7 +288,7 @@ export class AuthStore {
     };
     const first = await attempt();
     if (first !== null) return first;
-    if (this.mode === "cookie" && (await this.renewNow())) {
+    if ((this.mode === "cookie" || this.refreshToken) && (await this.renewNow())) {
       const second = await attempt();
       if (second !== null) return second;
     }
@@ -289,47 +296,62 @@ export class AuthStore {
     return null;
   }
 
-  /** One renewal at a time: concurrent callers share it (the refresh cookie rotates on use). */
-  private renewNow(): Promise<IssuedToken | null> {
+  /**
+   * One renewal at a time: concurrent callers share it (the refresh token rotates on use). True
+   * while the sign-in lives.
+   */
+  private renewNow(): Promise<boolean> {
     this.renewing ??= this.renew().finally(() => {
       this.renewing = null;
     });
     return this.renewing;
   }
 
-  private async renew(): Promise<IssuedToken | null> {
+  private async renew(): Promise<boolean> {
     const generation = this.signInGeneration;
-    let issued: IssuedToken | null;
+    let renewal: Renewal | null;
     try {
-      issued = await this.client.renew();
+      renewal = await this.client.renew(this.mode === "bearer" ? (this.refreshToken ?? undefined) : undefined);
     } catch (e) {
-      if (generation !== this.signInGeneration) return null;
+      if (generation !== this.signInGeneration) return false;
       // Offline, rate limited or a server hiccup: the sign-in may well be alive, so try again
       // soon. A 403 is a misconfigured origin and will not heal by itself.
       if (!(e instanceof ApiError && e.status === 403)) this.scheduleRenewal(Date.now() + RENEW_RETRY_MS);
       throw e;
     }
-    if (generation !== this.signInGeneration) return null; // signed out meanwhile
-    if (!issued) {
+    if (generation !== this.signInGeneration) return false; // signed out meanwhile
+    if (!renewal) {
       this.signedOut();
-      return null;
+      return false;
     }
-    this.useToken(issued);
-    return issued;
+    if (renewal.status === "current") {
+      // Another tab renewed with the same refresh token a moment ago. Cookie mode: the browser
+      // shares that tab's new cookies. Bearer mode: they may be in the shared storage.
+      if (this.mode === "bearer") this.restoreToken();
+      this.scheduleRenewal(Date.now() + RENEW_RETRY_MS);
+      return true;
+    }
+    this.useToken(renewal);
+    return true;
   }
 
-  private useToken(issued: IssuedToken): void {
+  private useToken(issued: TokenLifetime & { token?: string; refreshToken?: string }): void {
     this.lifetime = { issuedAt: issued.issuedAt, expiresAt: issued.expiresAt };
-    if (this.mode === "bearer") {
+    if (this.mode === "bearer" && issued.token) {
       this.token = issued.token;
       this.options.storage?.setItem(this.storageKey, issued.token);
+      if (issued.refreshToken) {
+        this.refreshToken = issued.refreshToken;
+        this.options.storage?.setItem(this.refreshStorageKey, issued.refreshToken);
+      }
     }
     this.scheduleRenewal(issued.expiresAt - renewalLeadTime(this.lifetime));
   }
 
   private restoreToken(): void {
     const stored = this.options.storage?.getItem(this.storageKey);
-    if (!stored) return;
+    this.refreshToken = this.options.storage?.getItem(this.refreshStorageKey) ?? this.refreshToken;
+    if (!stored || stored === this.token) return;
     try {
       const lifetime = tokenLifetime(stored);
       if (lifetime.expiresAt > Date.now()) {
@@ -345,15 +367,23 @@ export class AuthStore {
   private signedOut(): void {
     this.signInGeneration++;
     this.token = null;
+    this.refreshToken = null;
     this.lifetime = null;
     this.nextRenewalAt = null;
     clearTimeout(this.renewTimer);
-    if (this.mode === "bearer") this.options.storage?.removeItem(this.storageKey);
+    if (this.mode === "bearer") {
+      this.options.storage?.removeItem(this.storageKey);
+      this.options.storage?.removeItem(this.refreshStorageKey);
+    }
     this.update({ user: null, isLoading: false });
   }
 
   private get storageKey(): string {
     return this.options.storageKey ?? DEFAULT_STORAGE_KEY;
+  }
+
+  private get refreshStorageKey(): string {
+    return `${this.storageKey}.refresh`;
   }
 
   private scheduleRenewal(at: number): void {

@@ -52,10 +52,22 @@ export class ApiError extends Error {
   }
 }
 
-/** A freshly issued JWT and when it expires. */
+/** What a Bearer client gets for a handoff code: a JWT, the refresh token that renews it, and when the JWT expires. */
 export interface IssuedToken extends TokenLifetime {
   token: string;
+  /** Spent by the next `renew(refreshToken)`, which hands back the next one. Never put it in a URL. */
+  refreshToken: string;
 }
+
+/**
+ * What a renewal brought. `renewed`: when the new JWT expires, and in Bearer mode the new JWT and
+ * the next refresh token (in cookie mode both stay in httpOnly cookies, out of reach of scripts).
+ * `current`: a concurrent renewal with the same refresh token (another tab) has just rotated it,
+ * so nothing new was issued; the credentials that renewal received are the current ones.
+ */
+export type Renewal =
+  | ({ status: "renewed"; token?: string; refreshToken?: string } & TokenLifetime)
+  | { status: "current" };
 
 export type RecheckRequest =
   | { queued: true; jobId: string }
@@ -101,9 +113,12 @@ export interface PatreonGateClient {
   loginUrl(returnTo?: string): string;
   /** The signed-in member, or `null` when the request is not authenticated (401). */
   me(): Promise<Member | null>;
-  /** Renews the JWT (`POST /api/auth/refresh`); `null` when there is no live sign-in (401). */
-  renew(): Promise<IssuedToken | null>;
-  /** Trades the single-use `handoff` code from the sign-in redirect for a JWT. */
+  /**
+   * Renews the sign-in (`POST /api/auth/refresh`) from the refresh cookie (cookie mode) or from
+   * `refreshToken` (Bearer mode, sent in the body); `null` when there is no live sign-in (401).
+   */
+  renew(refreshToken?: string): Promise<Renewal | null>;
+  /** Trades the single-use `handoff` code from the sign-in redirect for a JWT and a refresh token. */
   exchangeHandoff(handoff: string): Promise<IssuedToken>;
   /** Ends the sign-in session on the server and clears its cookies. */
   logout(): Promise<void>;
@@ -137,8 +152,6 @@ export function createPatreonGateClient(options: ClientOptions = {}): PatreonGat
   };
   api.use(authenticate);
 
-  const issued = (token: string): IssuedToken => ({ token, ...tokenLifetime(token) });
-
   return {
     api,
     mode,
@@ -156,11 +169,17 @@ export function createPatreonGateClient(options: ClientOptions = {}): PatreonGat
       return data;
     },
 
-    async renew() {
-      const { data, error, response } = await reach(() => api.POST("/api/auth/refresh"));
+    async renew(refreshToken) {
+      const { data, error, response } = await reach(() =>
+        api.POST("/api/auth/refresh", refreshToken ? { body: { refreshToken } } : {}),
+      );
       if (response.status === 401) return null;
+      if (response.status === 204) return { status: "current" };
       if (!data) throw toApiError(response.status, error, response);
-      return issued(data.token);
+      const expiresAt = Date.parse(data.expiresAt);
+      // A cookie caller never sees its JWT: the renewal happened now.
+      const issuedAt = data.token ? tokenLifetime(data.token).issuedAt : Math.min(Date.now(), expiresAt);
+      return { status: "renewed", issuedAt, expiresAt, token: data.token, refreshToken: data.refreshToken };
     },
 
     async exchangeHandoff(handoff) {
@@ -168,7 +187,7 @@ export function createPatreonGateClient(options: ClientOptions = {}): PatreonGat
         api.POST("/api/auth/token", { body: { handoff } }),
       );
       if (!data) throw toApiError(response.status, error, response);
-      return issued(data.token);
+      return { token: data.token, refreshToken: data.refreshToken, ...tokenLifetime(data.token) };
     },
 
     async logout() {

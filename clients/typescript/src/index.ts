@@ -11,6 +11,7 @@ export {
   type Member,
   type PatreonGateClient,
   type RecheckRequest,
+  type Renewal,
   type components,
   type paths,
 } from "./client.js";

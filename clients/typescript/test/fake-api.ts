@@ -1,6 +1,7 @@
 // A small in-memory stand-in for the patreon-gate API, with the rules a client must respect:
 // cookie vs Bearer credentials, the CSRF header on cookie-authenticated POSTs, single-use handoff
-// codes, refresh only while the sign-in lives, revocation on logout. Tests drive it through the
+// codes, renewal only from a refresh token (cookie or body) that rotates on use, no JWT in a
+// cookie caller's body, revocation on logout. Tests drive it through the
 // `fetch` option of the client and inspect `calls`.
 import type { components } from "../src/generated/schema.js";
 
@@ -71,6 +72,8 @@ export interface FakeApiOptions {
   handoffs?: string[];
   /** Lifetime of the JWTs it issues. */
   tokenSeconds?: number;
+  /** How many cookie renewals are answered 204 (another tab rotated the cookie a moment ago). */
+  renewedElsewhere?: number;
   /** How many polls a recheck job stays `running`, and what it finds. */
   jobPolls?: number;
   jobResult?: Member;
@@ -89,6 +92,10 @@ export class FakeApi {
   refreshCookie: boolean;
   readonly handoffs: Set<string>;
   readonly bearerTokens = new Set<string>();
+  /** Live Bearer refresh tokens, and the ones a renewal just replaced (answered 204). */
+  readonly refreshTokens = new Set<string>();
+  readonly replacedRefreshTokens = new Set<string>();
+  renewedElsewhere: number;
   readonly calls: RecordedCall[] = [];
   private readonly tokenSeconds: number;
   private jobPollsLeft: number;
@@ -100,6 +107,7 @@ export class FakeApi {
     this.refreshCookie = options.refreshCookie ?? this.cookieToken;
     this.handoffs = new Set(options.handoffs ?? []);
     this.tokenSeconds = options.tokenSeconds ?? 900;
+    this.renewedElsewhere = options.renewedElsewhere ?? 0;
     this.jobPollsLeft = options.jobPolls ?? 1;
     this.jobResult = options.jobResult;
   }
@@ -108,6 +116,13 @@ export class FakeApi {
   issueBearer(lifetimeSeconds = this.tokenSeconds): string {
     const token = makeToken(lifetimeSeconds);
     this.bearerTokens.add(token);
+    return token;
+  }
+
+  /** Issues a Bearer refresh token as `POST /api/auth/token` would. */
+  issueRefreshToken(): string {
+    const token = `refresh-${++serial}`;
+    this.refreshTokens.add(token);
     return token;
   }
 
@@ -150,20 +165,38 @@ export class FakeApi {
       case "GET /api/auth/me":
         return via ? json(200, this.member) : unauthorized();
       case "POST /api/auth/refresh": {
-        const viaRefreshCookie = this.sendsCookies(call) && this.refreshCookie;
-        if (!viaRefreshCookie && !via) return unauthorized();
-        if ((viaRefreshCookie || via === "cookie") && !call.csrfHeader) return csrfRefused();
-        const token = makeToken(this.tokenSeconds);
-        if (viaRefreshCookie || via === "cookie") this.cookieToken = true;
-        else this.bearerTokens.add(token);
-        return json(200, { token, expiresAt: expiryOf(this.tokenSeconds), message: "Session renewed." });
+        // A JWT alone (Bearer or cookie) renews nothing.
+        const presented = (call.body as { refreshToken?: string } | undefined)?.refreshToken;
+        if (presented !== undefined) {
+          if (this.replacedRefreshTokens.has(presented)) return new Response(null, { status: 204 });
+          if (!this.refreshTokens.delete(presented)) return unauthorized();
+          this.replacedRefreshTokens.add(presented);
+          const token = this.issueBearer();
+          const refreshToken = this.issueRefreshToken();
+          return json(200, { token, refreshToken, expiresAt: expiryOf(this.tokenSeconds), message: "Session renewed." });
+        }
+        if (!(this.sendsCookies(call) && this.refreshCookie)) return unauthorized();
+        if (!call.csrfHeader) return csrfRefused();
+        if (this.renewedElsewhere > 0) {
+          this.renewedElsewhere--;
+          // The other tab's renewal set the new cookies, which this browser shares.
+          this.cookieToken = true;
+          return new Response(null, { status: 204 });
+        }
+        // The new JWT only in the (httpOnly) cookie, never in the body.
+        this.cookieToken = true;
+        return json(200, { expiresAt: expiryOf(this.tokenSeconds), message: "Session renewed." });
       }
       case "POST /api/auth/token": {
         const handoff = (call.body as { handoff?: string } | undefined)?.handoff ?? "";
         if (!this.handoffs.delete(handoff)) {
           return json(400, { error: "invalid_handoff", message: "The handoff code is invalid." });
         }
-        return json(200, { token: this.issueBearer(), expiresAt: expiryOf(this.tokenSeconds) });
+        return json(200, {
+          token: this.issueBearer(),
+          refreshToken: this.issueRefreshToken(),
+          expiresAt: expiryOf(this.tokenSeconds),
+        });
       }
       case "POST /api/auth/logout":
         if (via === "cookie" && !call.csrfHeader) return csrfRefused();
@@ -171,6 +204,8 @@ export class FakeApi {
         this.cookieToken = false;
         this.refreshCookie = false;
         this.bearerTokens.clear();
+        this.refreshTokens.clear();
+        this.replacedRefreshTokens.clear();
         return new Response(null, { status: 204 });
       case "POST /api/auth/recheck":
         if (!via) return unauthorized();

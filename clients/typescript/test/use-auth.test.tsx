@@ -142,6 +142,31 @@ describe("useAuth in cookie mode", () => {
     expect(api.calls.find((c) => c.path === "/api/auth/recheck")?.csrfHeader).toBe("fetch");
   });
 
+  it("never sees the JWT: a renewal's body only says when it expires", async () => {
+    const api = new FakeApi({ cookieToken: true });
+    const { result } = renderAuth(api);
+    await waitFor(() => expect(api.paths()).toEqual(["GET /api/auth/me", "POST /api/auth/refresh"]));
+
+    expect(api.calls[1]!.body).toBeUndefined();
+    expect(api.calls[1]!.authorization).toBeNull();
+    expect(result.current.isAuthenticated).toBe(true);
+  });
+
+  it("stays signed in when another tab renewed a moment before (204)", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    const api = new FakeApi({ cookieToken: false, refreshCookie: true, renewedElsewhere: 1 });
+    const { result } = renderAuth(api);
+    await act(() => vi.advanceTimersByTimeAsync(0));
+
+    // Nothing new was issued for this tab, but the browser shares the other tab's new cookies.
+    expect(result.current.user?.name).toBe("Ada Active");
+    // Their expiry is unknown here: one renewal of its own tells it when to renew next.
+    expect(api.paths()).toEqual(["GET /api/auth/me", "POST /api/auth/refresh", "GET /api/auth/me", "POST /api/auth/refresh"]);
+    await act(() => vi.advanceTimersByTimeAsync(60_000));
+    expect(api.paths()).toHaveLength(4);
+    expect(result.current.isAuthenticated).toBe(true);
+  });
+
   it("works without a provider, with options of its own", async () => {
     const api = new FakeApi({ cookieToken: true });
     const { result } = renderHook(() => useAuth({ fetch: api.fetch }));
@@ -165,6 +190,7 @@ describe("useAuth in Bearer mode", () => {
     const me = api.calls[1]!;
     expect(me.authorization).toMatch(/^Bearer ey/);
     expect(api.bearerTokens.has(me.authorization!.slice("Bearer ".length))).toBe(true);
+    expect(api.refreshTokens.size).toBe(1);
     // Bearer mode does not lean on cookies, and nothing is stored unless asked for.
     expect(api.calls.every((c) => c.credentials === "omit")).toBe(true);
     expect(sessionStorage.length).toBe(0);
@@ -189,7 +215,9 @@ describe("useAuth in Bearer mode", () => {
     vi.setSystemTime(new Date("2026-11-28T08:00:00Z"));
     const api = new FakeApi({ tokenSeconds: 60 });
     const first = api.issueBearer(60);
+    const firstRefresh = api.issueRefreshToken();
     sessionStorage.setItem("patreon-gate.token", first);
+    sessionStorage.setItem("patreon-gate.token.refresh", firstRefresh);
     const { result } = renderAuth(api, { mode: "bearer", storage: sessionStorage });
     await act(() => vi.advanceTimersByTimeAsync(0));
     expect(result.current.user?.name).toBe("Ada Active");
@@ -200,9 +228,12 @@ describe("useAuth in Bearer mode", () => {
     expect(api.paths()).toEqual(["GET /api/auth/me"]);
     await act(() => vi.advanceTimersByTimeAsync(2_000));
     expect(api.paths()).toEqual(["GET /api/auth/me", "POST /api/auth/refresh"]);
-    expect(api.calls[1]!.authorization).toBe(`Bearer ${first}`);
+    // Renewed from the refresh token, in the body; the JWT alone would renew nothing.
+    expect(api.calls[1]!.body).toEqual({ refreshToken: firstRefresh });
     const second = sessionStorage.getItem("patreon-gate.token");
     expect(second).not.toBe(first);
+    const secondRefresh = sessionStorage.getItem("patreon-gate.token.refresh");
+    expect(secondRefresh).not.toBe(firstRefresh);
 
     // The old token expires; the session goes on with the renewed one.
     await act(() => vi.advanceTimersByTimeAsync(20_000));
@@ -218,26 +249,45 @@ describe("useAuth in Bearer mode", () => {
     // ...and the renewed token is renewed in turn, 45 s after it was issued.
     await act(() => vi.advanceTimersByTimeAsync(25_000));
     const refreshes = api.calls.filter((c) => c.path === "/api/auth/refresh");
-    expect(refreshes.map((c) => c.authorization)).toEqual([`Bearer ${first}`, `Bearer ${second}`]);
+    expect(refreshes.map((c) => c.body)).toEqual([{ refreshToken: firstRefresh }, { refreshToken: secondRefresh }]);
+  });
+
+  it("renews from the stored refresh token after a reload when the stored JWT has expired", async () => {
+    const api = new FakeApi();
+    sessionStorage.setItem("patreon-gate.token", makeToken(60, Date.now() - 120_000));
+    const refreshToken = api.issueRefreshToken();
+    sessionStorage.setItem("patreon-gate.token.refresh", refreshToken);
+    const { result } = renderAuth(api, { mode: "bearer", storage: sessionStorage });
+
+    await waitFor(() => expect(result.current.user?.name).toBe("Ada Active"));
+    expect(api.paths()).toEqual(["POST /api/auth/refresh", "GET /api/auth/me"]);
+    expect(api.calls[0]!.body).toEqual({ refreshToken });
+    expect(api.calls[1]!.authorization).toBe(`Bearer ${sessionStorage.getItem("patreon-gate.token")}`);
+    expect(sessionStorage.getItem("patreon-gate.token.refresh")).not.toBe(refreshToken);
   });
 
   it("signs out on a 401 and forgets the stored token", async () => {
     const api = new FakeApi();
     sessionStorage.setItem("patreon-gate.token", api.issueBearer());
+    sessionStorage.setItem("patreon-gate.token.refresh", api.issueRefreshToken());
     const { result } = renderAuth(api, { mode: "bearer", storage: sessionStorage });
     await waitFor(() => expect(result.current.isAuthenticated).toBe(true));
 
-    api.bearerTokens.clear(); // revoked on the server (e.g. signed out in another tab)
+    // Revoked on the server (e.g. signed out in another tab).
+    api.bearerTokens.clear();
+    api.refreshTokens.clear();
     await act(async () => {
       await result.current.refresh();
     });
     expect(result.current).toMatchObject({ user: null, isAuthenticated: false });
     expect(sessionStorage.getItem("patreon-gate.token")).toBeNull();
+    expect(sessionStorage.getItem("patreon-gate.token.refresh")).toBeNull();
   });
 
   it("does not let a renewal answered after sign-out bring the token back", async () => {
     const api = new FakeApi();
     sessionStorage.setItem("patreon-gate.token", api.issueBearer());
+    sessionStorage.setItem("patreon-gate.token.refresh", api.issueRefreshToken());
     let releaseRefresh: (() => void) | null = null;
     const slowFetch: typeof fetch = async (input, init) => {
       const request = new Request(input, init);
@@ -265,6 +315,7 @@ describe("useAuth in Bearer mode", () => {
     expect(api.calls.at(-1)?.path).toBe("/api/auth/logout");
     expect(result.current.isAuthenticated).toBe(false);
     expect(sessionStorage.getItem("patreon-gate.token")).toBeNull();
+    expect(sessionStorage.getItem("patreon-gate.token.refresh")).toBeNull();
   });
 
   it("drops an expired stored token without calling the API", async () => {

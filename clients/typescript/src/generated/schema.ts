@@ -154,8 +154,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Trade the single-use `handoff` code from the sign-in redirect for a JWT (Bearer-mode
-         *     frontends). Valid for 60 seconds, once.
+         * Trade the single-use `handoff` code from the sign-in redirect for a JWT and a refresh
+         *     token (Bearer-mode frontends). Valid for 60 seconds, once.
          */
         post: {
             parameters: {
@@ -284,91 +284,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/auth/refresh": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Renew the JWT while the sign-in lasts (`JWT_EXPIRATION_HOURS`), using the refresh
-         *     cookie or a still-valid JWT. Refreshes the member's Patreon token too when it expires
-         *     within 5 minutes; if Patreon is unreachable the session is still renewed and that refresh
-         *     waits for later, so an outage never signs a member out.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json; charset=utf-8": components["schemas"]["Renewed"];
-                    };
-                };
-                /** @description No live sign-in session (or the member's Patreon authorization ended: `needs_relogin`). */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Cookie-authenticated request without `X-Requested-With` or from a foreign `Origin`. */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Too many refreshes from this client. */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Unexpected failure; details are in the server log. */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Patreon refused to refresh the member's Patreon token; nothing was changed. */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/auth/logout": {
         parameters: {
             query?: never;
@@ -400,6 +315,124 @@ export interface paths {
                 };
                 /** @description Cookie-authenticated request without `X-Requested-With` or from a foreign `Origin`. */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unexpected failure; details are in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renew the sign-in while it lasts (`JWT_EXPIRATION_HOURS`), from its refresh token only:
+         *     the `auth_refresh` cookie (browsers: the new JWT and refresh token come back as cookies,
+         *     never in the body) or `{"refreshToken": …}` in the body (Bearer clients: the body holds
+         *     the new `token` and the next `refreshToken`). A JWT alone renews nothing. The refresh
+         *     token rotates on every use; the one just replaced is answered 204 for 60 s (two tabs
+         *     renewing at once) and ends the whole sign-in after that (a stolen copy was replayed).
+         *     Refreshes the member's Patreon token too when it expires within 5 minutes; if Patreon
+         *     cannot do it now the session is still renewed and the worker retries later, so an
+         *     outage never signs a member out.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RefreshRequest"];
+                };
+            };
+            responses: {
+                /**
+                 * @description Renewed: a new JWT and a new refresh token, as cookies (cookie callers) or in the body
+                 *     (Bearer callers).
+                 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Renewed"];
+                    };
+                };
+                /**
+                 * @description A concurrent renewal with this same refresh token (another tab) replaced it less than 60 s
+                 *     ago: nothing new is issued, and the credentials that renewal received are the current
+                 *     ones (a browser already holds them as cookies).
+                 */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The body is not `{"refreshToken": "…"}`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No refresh credential, an unknown or spent one, or the sign-in ended (or the member's Patreon authorization ended: `needs_relogin`). */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Cookie-authenticated request without `X-Requested-With` or from a foreign `Origin`. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description A body that is not `application/json`. */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Too many refreshes from this client. */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1634,13 +1667,25 @@ export interface components {
             /** @description The old app's team flag, kept for reference: it grants nothing here. */
             importedTeam: boolean;
         };
+        /**
+         * RefreshRequest
+         * @description A Bearer client's refresh token, as `POST /api/auth/token` or the last renewal handed it out.
+         */
+        RefreshRequest: {
+            refreshToken: string;
+        };
         /** Renewed */
         Renewed: {
-            /** @description A fresh JWT (also set as the `auth_token` cookie for cookie callers). */
-            token: string;
+            /**
+             * @description Bearer callers only (refresh token sent in the body): the new JWT. Cookie callers get it
+             *     only as the httpOnly `auth_token` cookie, out of reach of scripts.
+             */
+            token?: string;
+            /** @description Bearer callers only: the next refresh token; the one sent is spent. */
+            refreshToken?: string;
             /**
              * Format: date-time
-             * @description When that JWT expires: renew before then.
+             * @description When the new JWT expires: renew before then.
              */
             expiresAt: string;
             message: string;
@@ -1700,6 +1745,12 @@ export interface components {
         TokenBody: {
             /** @description A JWT for `Authorization: Bearer`. */
             token: string;
+            /**
+             * @description Renews the sign-in: send it as `{"refreshToken": …}` to `POST /api/auth/refresh`, which
+             *     answers with a new JWT and the next refresh token (this one is then spent). Keep it out
+             *     of URLs and logs; the sign-in's refresh cookie stops working once it is handed out here.
+             */
+            refreshToken: string;
             /**
              * Format: date-time
              * @description When that JWT expires: renew it with `POST /api/auth/refresh` before then.
