@@ -24,4 +24,5 @@ mod sign_in_failures;
 mod startup;
 mod storage;
 mod surface;
+mod webhook_replays;
 mod webhooks;

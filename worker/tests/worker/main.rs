@@ -11,4 +11,5 @@ mod postgres_restart;
 mod schema;
 mod sweeps;
 mod webhook_commands;
+mod webhook_order;
 mod webhooks;
