@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{job_lease, job_request, sweep, sweep_item, webhook_event};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
+};
 
 use crate::Result;
 
@@ -205,7 +207,12 @@ mod tests {
         let digest = |n: u32, body: &str| (format!("digest-{n}"), body.to_owned());
         assert_eq!(
             kept,
-            [digest(1, ""), digest(2, "{}"), digest(4, "{}"), digest(6, "")],
+            [
+                digest(1, ""),
+                digest(2, "{}"),
+                digest(4, "{}"),
+                digest(6, "")
+            ],
             "old applied or stale deliveries keep their digest, not their body"
         );
         assert_eq!(job_request::Entity::find().count(&db).await.unwrap(), 1);

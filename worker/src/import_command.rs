@@ -136,7 +136,10 @@ mod tests {
         assert_eq!(parsed.from, "postgres://old/db");
         assert_eq!(parsed.table, "profiles");
         assert_eq!(parsed.columns.paid.as_deref(), Some("paid"));
-        assert_eq!(parsed.columns.team, None, "not named: detected in the table");
+        assert_eq!(
+            parsed.columns.team, None,
+            "not named: detected in the table"
+        );
         assert_eq!(parsed.columns.email, "email");
         assert!(parsed.dry_run);
     }

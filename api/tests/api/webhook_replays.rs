@@ -99,8 +99,7 @@ async fn a_replayed_active_body_grants_nothing(app: TestApp) {
     let mut refunded = MockMembership::active("9601", CAMPAIGN_ID, MockTier::supporter());
     refunded.last_charge_status = Some("Refunded".into());
     refunded.last_charge_date = charge_date_of(&active);
-    app.mock
-        .set_membership("9601", CAMPAIGN_ID, Some(refunded));
+    app.mock.set_membership("9601", CAMPAIGN_ID, Some(refunded));
     let refund = member_document_while_down(&app, "9601").await;
     assert_eq!(
         deliver_signed(&app, "members:update", &refund).await,

@@ -68,7 +68,11 @@ pub(crate) async fn me(app: &TestApp, jwt: &str) -> (StatusCode, Value) {
 }
 
 /// Polls `/api/auth/me` until `done` holds (the worker applies webhooks in the background).
-pub(crate) async fn me_until(app: &TestApp, jwt: &str, done: impl Fn(StatusCode, &Value) -> bool) -> Value {
+pub(crate) async fn me_until(
+    app: &TestApp,
+    jwt: &str,
+    done: impl Fn(StatusCode, &Value) -> bool,
+) -> Value {
     let started = std::time::Instant::now();
     loop {
         let (status, body) = me(app, jwt).await;

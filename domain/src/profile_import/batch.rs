@@ -79,7 +79,10 @@ pub async fn import_batch(
 /// Rows to be imported without their malformed email, for the report.
 fn note_dropped_emails(report: &mut ImportReport, planned: &[(&Profile, Action)]) {
     for (profile, action) in planned {
-        if let (Some(why), false) = (profile.email_dropped, matches!(action, Action::AlreadyVerified)) {
+        if let (Some(why), false) = (
+            profile.email_dropped,
+            matches!(action, Action::AlreadyVerified),
+        ) {
             report.drop_email(&profile.patreon_id, why);
         }
     }

@@ -180,13 +180,20 @@ mod tests {
             let mut r = row("1");
             r.email = Some(email.into());
             let p = parse(&r).unwrap();
-            assert_eq!((p.email, p.email_dropped), (None, Some(EmailDropped::Invalid)), "{email}");
+            assert_eq!(
+                (p.email, p.email_dropped),
+                (None, Some(EmailDropped::Invalid)),
+                "{email}"
+            );
             assert_eq!(p.name.as_deref(), Some("Ada"));
         }
         let mut r = row("1");
         r.email = Some(format!("{}@example.com", "x".repeat(250)));
         let p = parse(&r).unwrap();
-        assert_eq!((p.email, p.email_dropped), (None, Some(EmailDropped::TooLong)));
+        assert_eq!(
+            (p.email, p.email_dropped),
+            (None, Some(EmailDropped::TooLong))
+        );
         assert_eq!(parse(&row("1")).unwrap().email_dropped, None);
     }
 

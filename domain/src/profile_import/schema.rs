@@ -163,10 +163,16 @@ mod tests {
         let columns = ProfileColumns::default();
         let plan = [&PLAIN[..], &["is_paid_member", "is_team_member"]].concat();
         let resolved = columns.resolve(&plan).unwrap();
-        assert_eq!((resolved.paid.as_str(), resolved.team.as_str()), ("is_paid_member", "is_team_member"));
+        assert_eq!(
+            (resolved.paid.as_str(), resolved.team.as_str()),
+            ("is_paid_member", "is_team_member")
+        );
         let short = [&PLAIN[..], &["is_paid", "is_team"]].concat();
         let resolved = columns.resolve(&short).unwrap();
-        assert_eq!((resolved.paid.as_str(), resolved.team.as_str()), ("is_paid", "is_team"));
+        assert_eq!(
+            (resolved.paid.as_str(), resolved.team.as_str()),
+            ("is_paid", "is_team")
+        );
         let missing = columns.resolve(&PLAIN).unwrap_err();
         assert_eq!(
             missing,
@@ -184,7 +190,10 @@ mod tests {
             ..ProfileColumns::default()
         };
         let table = [&PLAIN[..], &["is_paid_member", "is_team"]].concat();
-        assert_eq!(columns.resolve(&table).unwrap_err(), ["is_paid (--paid-column)"]);
+        assert_eq!(
+            columns.resolve(&table).unwrap_err(),
+            ["is_paid (--paid-column)"]
+        );
     }
 
     #[test]

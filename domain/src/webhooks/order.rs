@@ -39,7 +39,11 @@ pub(crate) fn older_than_stored(
     received_at: DateTime<Utc>,
     stored: &user::Model,
 ) -> Option<Older> {
-    let charge = compare(said.last_charge_date, stored.last_charge_date, Duration::zero());
+    let charge = compare(
+        said.last_charge_date,
+        stored.last_charge_date,
+        Duration::zero(),
+    );
     let pledge = compare(
         said.pledge_started_at,
         stored.pledge_started_at,

@@ -141,7 +141,10 @@ async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
     }
     assert!(!first.contains("@example.com"), "no emails in the report");
     let without_email = member(&w, "20001").await;
-    assert_eq!(without_email.email, None, "imported without the malformed email");
+    assert_eq!(
+        without_email.email, None,
+        "imported without the malformed email"
+    );
     assert!(without_email.membership_active && without_email.imported_at.is_some());
 
     // Imported paid members pay until their import goes stale; they are unverified meanwhile.
@@ -209,11 +212,12 @@ async fn bad_table_or_column_names_fail_before_anything_is_written() {
         return;
     }
     let w = World::new(Backend::Postgres).await;
-    let (source, _conn) =
-        source_db("INSERT INTO user_profiles (id, is_paid_member) VALUES ('1', true);
+    let (source, _conn) = source_db(
+        "INSERT INTO user_profiles (id, is_paid_member) VALUES ('1', true);
              CREATE TABLE bare (id text, email text, name text, avatar_url text,
-                 membership_tier text, paid boolean)")
-        .await;
+                 membership_tier text, paid boolean)",
+    )
+    .await;
     for (args, expected) in [
         (vec!["--table", "profiles"], "no table \"profiles\""),
         (
@@ -293,8 +297,19 @@ async fn integer_ids_page_whole_runs_of_duplicates_into_sqlite_and_a_sweep_settl
         .await
         .unwrap();
         assert_eq!(report.rows_read, 10);
-        let used = |field: &str| report.columns.iter().find(|(f, _)| *f == field).unwrap().1.clone();
-        assert_eq!((used("paid"), used("team")), ("paid".into(), "is_team".into()));
+        let used = |field: &str| {
+            report
+                .columns
+                .iter()
+                .find(|(f, _)| *f == field)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(
+            (used("paid"), used("team")),
+            ("paid".into(), "is_team".into())
+        );
         assert_eq!(report.skipped_for(SkipReason::DuplicateId), 3);
         assert_eq!(report.skipped_for(SkipReason::MissingId), 1);
         assert_eq!(report.created + report.unchanged, 6);

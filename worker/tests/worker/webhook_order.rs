@@ -121,7 +121,13 @@ async fn a_delivery_about_an_earlier_pledge_changes_nothing(w: World) {
 
     let applied = apply(&w, event).await;
     assert!(
-        matches!(applied, Applied::Stale { recheck: Some(_), .. }),
+        matches!(
+            applied,
+            Applied::Stale {
+                recheck: Some(_),
+                ..
+            }
+        ),
         "older than stored, and Patreon is asked to be sure: {applied:?}"
     );
     assert!(paying(&w, member).await);
@@ -150,9 +156,15 @@ async fn an_applied_body_replayed_after_its_retention_is_still_a_repeat(w: World
 
     let later = Utc::now() + domain::retention::WEBHOOK_EVENTS + Duration::days(1);
     domain::retention::purge(&w.ctx.db, later).await.unwrap();
-    let again = webhooks::receive(&w.ctx.db, body.as_bytes(), "members:update", CAMPAIGN, later)
-        .await
-        .unwrap()
-        .unwrap();
+    let again = webhooks::receive(
+        &w.ctx.db,
+        body.as_bytes(),
+        "members:update",
+        CAMPAIGN,
+        later,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(again, Received::Duplicate);
 }
