@@ -84,6 +84,9 @@ pub struct MemberSnapshot {
     pub last_charge_status: Option<ChargeStatus>,
     pub last_charge_date: Option<DateTime<Utc>>,
     pub next_charge_date: Option<DateTime<Utc>>,
+    /// Patreon's `pledge_relationship_start`: a later one is a later pledge of the same member,
+    /// which orders deliveries that carry no newer charge.
+    pub pledge_started_at: Option<DateTime<Utc>>,
     pub entitled_amount_cents: i64,
     pub entitled_tiers: Vec<EntitledTier>,
     pub is_free_trial: bool,

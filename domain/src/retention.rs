@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{job_lease, job_request, sweep, sweep_item, webhook_event};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
+};
 
 use crate::Result;
 
@@ -12,7 +14,9 @@ use crate::Result;
 pub const JOB_REQUESTS: Duration = Duration::days(90);
 /// Finished sweeps and their per-member items.
 pub const SWEEPS: Duration = Duration::days(180);
-/// Processed webhook deliveries (their bodies hold names and emails).
+/// Processed webhook deliveries (their bodies hold names and emails). After this a delivery
+/// that was applied or found stale keeps only its digest and ids, so that the same signed body
+/// replayed later is still recognised and never applied; it goes when its member is erased.
 pub const WEBHOOK_EVENTS: Duration = Duration::days(30);
 /// Deliveries still waiting for a member who never signed in.
 pub const WAITING_WEBHOOK_EVENTS: Duration = Duration::days(90);
@@ -22,6 +26,7 @@ pub const WAITING_WEBHOOK_EVENTS: Duration = Duration::days(90);
 pub struct Purged {
     pub job_requests: u64,
     pub sweeps: u64,
+    /// Deliveries removed, or reduced to their digest.
     pub webhook_events: u64,
     pub leases: u64,
 }
@@ -52,7 +57,15 @@ pub async fn purge(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Purg
     }
     let processed = webhook_event::Entity::delete_many()
         .filter(webhook_event::Column::ProcessedAt.lt(now - WEBHOOK_EVENTS))
-        .filter(webhook_event::Column::Status.ne("waiting"))
+        .filter(webhook_event::Column::Status.is_in(["ignored", "failed"]))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let digests_kept = webhook_event::Entity::update_many()
+        .col_expr(webhook_event::Column::Body, Expr::value(""))
+        .filter(webhook_event::Column::ProcessedAt.lt(now - WEBHOOK_EVENTS))
+        .filter(webhook_event::Column::Status.is_in(["applied", "stale"]))
+        .filter(webhook_event::Column::Body.ne(""))
         .exec(db)
         .await?
         .rows_affected;
@@ -70,7 +83,7 @@ pub async fn purge(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Purg
     Ok(Purged {
         job_requests,
         sweeps: old_sweeps.len() as u64,
-        webhook_events: processed + abandoned,
+        webhook_events: processed + digests_kept + abandoned,
         leases,
     })
 }
@@ -78,7 +91,7 @@ pub async fn purge(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Purg
 #[cfg(test)]
 mod tests {
     use entity::{job_request, sweep, sweep_item, user, webhook_event};
-    use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait};
+    use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait, QueryOrder};
     use test_support::{Backend, TestDb, postgres_enabled};
 
     use super::*;
@@ -155,6 +168,8 @@ mod tests {
             (2, "applied", 5),
             (3, "waiting", 100),
             (4, "waiting", 10),
+            (5, "ignored", 40),
+            (6, "stale", 40),
         ] {
             let event = webhook_event::ActiveModel {
                 body_sha256: Set(format!("digest-{n}")),
@@ -177,14 +192,32 @@ mod tests {
             Purged {
                 job_requests: 1,
                 sweeps: 1,
-                webhook_events: 2,
+                webhook_events: 4,
                 leases: 0
             }
+        );
+        let kept: Vec<(String, String)> = webhook_event::Entity::find()
+            .order_by_asc(webhook_event::Column::BodySha256)
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.body_sha256, e.body))
+            .collect();
+        let digest = |n: u32, body: &str| (format!("digest-{n}"), body.to_owned());
+        assert_eq!(
+            kept,
+            [
+                digest(1, ""),
+                digest(2, "{}"),
+                digest(4, "{}"),
+                digest(6, "")
+            ],
+            "old applied or stale deliveries keep their digest, not their body"
         );
         assert_eq!(job_request::Entity::find().count(&db).await.unwrap(), 1);
         assert_eq!(sweep::Entity::find().count(&db).await.unwrap(), 1);
         assert_eq!(sweep_item::Entity::find().count(&db).await.unwrap(), 1);
-        assert_eq!(webhook_event::Entity::find().count(&db).await.unwrap(), 2);
         assert_eq!(
             purge(&db, now).await.unwrap(),
             Purged::default(),

@@ -59,6 +59,7 @@ pub(crate) fn apply_identity(
         .and_then(|m| m.last_charge_status.as_ref())
         .map(charge_status_str));
     row.last_charge_date = Set(m.and_then(|m| m.last_charge_date));
+    row.pledge_started_at = Set(m.and_then(|m| m.pledge_started_at));
     row.entitled_amount_cents = Set(m.map_or(0, |m| m.entitled_amount_cents));
     row.tier_title = Set(m.and_then(|m| m.tier_title()).map(str::to_owned));
     row.membership_active = Set(decision.granted);

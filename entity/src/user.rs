@@ -17,6 +17,8 @@ pub struct Model {
     pub patron_status: Option<String>,
     pub last_charge_status: Option<String>,
     pub last_charge_date: Option<DateTimeUtc>,
+    /// Patreon's `pledge_relationship_start`, as last stored (by a check or a delivery).
+    pub pledge_started_at: Option<DateTimeUtc>,
     pub entitled_amount_cents: i64,
     pub tier_title: Option<String>,
     /// The outcome of the membership rule at the last successful check.
@@ -43,6 +45,9 @@ pub struct Model {
     /// The old app's team flag, kept for admins to see. It grants nothing: roles come from
     /// `ADMIN_PATREON_IDS` and `TEAM_PATREON_IDS`.
     pub imported_team: bool,
+    /// When the last webhook delivery applied to this member was first received: an earlier
+    /// one that says nothing newer is older than the state it would overwrite.
+    pub delivery_received_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     #[sea_orm(has_many)]

@@ -9,8 +9,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 pub const USAGE: &str = "usage: worker import-profiles --from <DATABASE_URL> \
      [--table user_profiles] [--id-column id] [--email-column email] [--name-column name] \
-     [--avatar-column avatar_url] [--tier-column membership_tier] [--paid-column is_paid] \
-     [--team-column is_team] [--dry-run]";
+     [--avatar-column avatar_url] [--tier-column membership_tier] \
+     [--paid-column is_paid_member|is_paid] [--team-column is_team_member|is_team] [--dry-run] \
+     (without --paid-column or --team-column, whichever of the two spellings the table has)";
 
 #[derive(Debug, PartialEq, Eq)]
 struct ImportArgs {
@@ -43,8 +44,8 @@ fn parse_args(args: &[String]) -> anyhow::Result<ImportArgs> {
             "--name-column" => &mut columns.name,
             "--avatar-column" => &mut columns.avatar,
             "--tier-column" => &mut columns.tier,
-            "--paid-column" => &mut columns.paid,
-            "--team-column" => &mut columns.team,
+            "--paid-column" => columns.paid.insert(String::new()),
+            "--team-column" => columns.team.insert(String::new()),
             _ => anyhow::bail!("unknown argument {arg:?}; {USAGE}"),
         };
         *slot = match inline {
@@ -134,7 +135,11 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.from, "postgres://old/db");
         assert_eq!(parsed.table, "profiles");
-        assert_eq!(parsed.columns.paid, "paid");
+        assert_eq!(parsed.columns.paid.as_deref(), Some("paid"));
+        assert_eq!(
+            parsed.columns.team, None,
+            "not named: detected in the table"
+        );
         assert_eq!(parsed.columns.email, "email");
         assert!(parsed.dry_run);
     }

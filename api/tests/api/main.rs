@@ -27,6 +27,7 @@ mod sign_in_failures;
 mod startup;
 mod storage;
 mod surface;
+mod webhook_replays;
 mod webhooks;
 
 /// `REQUIRE_POSTGRES=1` / `REQUIRE_REDIS=1` (set by `.ci/run`) turn the ignored tests into a failure.

@@ -61,14 +61,18 @@ pub(crate) async fn deliver_signed(app: &TestApp, trigger: &str, body: &str) -> 
     deliver(app, trigger, body, Some(&sign(body.as_bytes()))).await
 }
 
-async fn me(app: &TestApp, jwt: &str) -> (StatusCode, Value) {
+pub(crate) async fn me(app: &TestApp, jwt: &str) -> (StatusCode, Value) {
     let response = app.me_bearer(jwt).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Polls `/api/auth/me` until `done` holds (the worker applies webhooks in the background).
-async fn me_until(app: &TestApp, jwt: &str, done: impl Fn(StatusCode, &Value) -> bool) -> Value {
+pub(crate) async fn me_until(
+    app: &TestApp,
+    jwt: &str,
+    done: impl Fn(StatusCode, &Value) -> bool,
+) -> Value {
     let started = std::time::Instant::now();
     loop {
         let (status, body) = me(app, jwt).await;
@@ -427,52 +431,58 @@ async fn without_a_webhook_secret_the_endpoint_is_not_there() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_cancellation_after_a_new_pledge_is_news_not_a_repeat() {
+async fn a_second_cancellation_after_a_new_pledge_is_news_and_the_first_a_repeat() {
     let app = TestApp::spawn_with(Backend::Sqlite, with_webhooks()).await;
     let member = app.active_patron("9571");
     let jwt = app.sign_in(&member).await.jwt;
     app.start_worker().await;
-    let pledged = member_document(&app, "9571", CAMPAIGN_ID).await;
     app.mock
         .set_membership("9571", CAMPAIGN_ID, Some(cancelled("9571")));
-    let cancellation = member_document(&app, "9571", CAMPAIGN_ID).await;
+    let first_cancellation = member_document(&app, "9571", CAMPAIGN_ID).await;
     assert_eq!(
-        deliver_signed(&app, "members:pledge:delete", &cancellation).await,
+        deliver_signed(&app, "members:pledge:delete", &first_cancellation).await,
         StatusCode::OK
     );
     me_until(&app, &jwt, |_, me| me["isPaidMember"] == false).await;
 
-    // They pledge again, then cancel again an hour and more later: the same bytes as before.
-    let again = MockMembership::active("9571", CAMPAIGN_ID, MockTier::supporter());
+    // They pledge again: a new pledge, charged now, so Patreon's bodies carry new dates.
+    let mut again = MockMembership::active("9571", CAMPAIGN_ID, MockTier::supporter());
+    let charged = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    again.last_charge_date = Some(charged.clone());
+    again.pledge_relationship_start = Some(charged.clone());
     app.mock.set_membership("9571", CAMPAIGN_ID, Some(again));
+    let pledged = member_document(&app, "9571", CAMPAIGN_ID).await;
     assert_eq!(
         deliver_signed(&app, "members:pledge:create", &pledged).await,
         StatusCode::OK
     );
     me_until(&app, &jwt, |_, me| me["isPaidMember"] == true).await;
     processed(&app, 2).await;
-    settle().await;
-    app.mock
-        .set_membership("9571", CAMPAIGN_ID, Some(cancelled("9571")));
-    {
-        use sea_orm::{ConnectionTrait, Statement};
-        let two_hours_ago = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
-        let sql = format!("UPDATE webhook_events SET received_at = '{two_hours_ago}'");
-        app.db
-            .execute_raw(Statement::from_string(app.db.get_database_backend(), sql))
-            .await
-            .unwrap();
-    }
+
+    // The first cancellation's bytes again are a repeat: recorded once, never applied again.
     assert_eq!(
-        deliver_signed(&app, "members:pledge:delete", &cancellation).await,
+        deliver_signed(&app, "members:pledge:delete", &first_cancellation).await,
+        StatusCode::OK
+    );
+    assert_eq!(app.count("webhook_events").await, 2);
+    assert_eq!(
+        app.count("webhook_events WHERE status = 'pending'").await,
+        0
+    );
+    assert_eq!(me(&app, &jwt).await.1["isPaidMember"], true);
+
+    // Their second cancellation is about the new charge: news.
+    let mut ended = cancelled("9571");
+    ended.last_charge_date = Some(charged);
+    app.mock.set_membership("9571", CAMPAIGN_ID, Some(ended));
+    let second_cancellation = member_document(&app, "9571", CAMPAIGN_ID).await;
+    assert_ne!(second_cancellation, first_cancellation);
+    assert_eq!(
+        deliver_signed(&app, "members:pledge:delete", &second_cancellation).await,
         StatusCode::OK
     );
     me_until(&app, &jwt, |_, me| me["isPaidMember"] == false).await;
-    assert_eq!(
-        app.count("webhook_events").await,
-        2,
-        "the body's row was reused"
-    );
+    assert_eq!(app.count("webhook_events").await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,7 @@ pub struct MemberRecord {
     pub patron_status: Option<String>,
     pub last_charge_status: Option<String>,
     pub last_charge_date: Option<DateTime<Utc>>,
+    pub pledge_started_at: Option<DateTime<Utc>>,
     pub entitled_amount_cents: i64,
     pub tier_title: Option<String>,
     pub membership_active: bool,
@@ -57,6 +58,8 @@ pub struct MemberRecord {
     pub imported_at: Option<DateTime<Utc>>,
     /// The old app's team flag.
     pub imported_team: bool,
+    /// When the last webhook delivery applied to them was first received.
+    pub delivery_received_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -75,6 +78,7 @@ impl From<user::Model> for MemberRecord {
             patron_status,
             last_charge_status,
             last_charge_date,
+            pledge_started_at,
             entitled_amount_cents,
             tier_title,
             membership_active,
@@ -88,6 +92,7 @@ impl From<user::Model> for MemberRecord {
             is_admin,
             imported_at,
             imported_team,
+            delivery_received_at,
             created_at,
             updated_at,
         } = u;
@@ -103,6 +108,7 @@ impl From<user::Model> for MemberRecord {
             patron_status,
             last_charge_status,
             last_charge_date,
+            pledge_started_at,
             entitled_amount_cents,
             tier_title,
             membership_active,
@@ -111,6 +117,7 @@ impl From<user::Model> for MemberRecord {
             is_admin,
             imported_at,
             imported_team,
+            delivery_received_at,
             created_at,
             updated_at,
         }

@@ -49,6 +49,7 @@ fn member(patron: Option<&str>, charge: Option<&str>, entitled: bool) -> MemberS
         entitled_amount_cents: if entitled { 500 } else { 0 },
         entitled_tiers: vec![if entitled { tier(500) } else { tier(0) }],
         is_free_trial: charge == Some("Free Trial"),
+        pledge_started_at: None,
     }
 }
 

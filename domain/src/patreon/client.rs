@@ -35,7 +35,8 @@ const MEMBER_QUERY: &[(&str, &str)] = &[
     (
         "fields[member]",
         "patron_status,last_charge_status,last_charge_date,next_charge_date,\
-         currently_entitled_amount_cents,will_pay_amount_cents,pledge_cadence,is_free_trial,is_gifted",
+         currently_entitled_amount_cents,will_pay_amount_cents,pledge_relationship_start,\
+         pledge_cadence,is_free_trial,is_gifted",
     ),
     ("fields[tier]", "title,amount_cents"),
 ];

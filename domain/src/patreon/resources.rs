@@ -88,6 +88,7 @@ pub fn member_snapshot(member: &Value, included: &[Value]) -> Result<MemberSnaps
             .map(ChargeStatus::parse),
         last_charge_date: date(attrs, "last_charge_date"),
         next_charge_date: date(attrs, "next_charge_date"),
+        pledge_started_at: date(attrs, "pledge_relationship_start"),
         entitled_amount_cents: attrs
             .get("currently_entitled_amount_cents")
             .and_then(Value::as_i64)

@@ -39,6 +39,7 @@ pub async fn import_batch(
     let profiles = valid_profiles(rows, report);
     if dry_run {
         let planned = plan(target, &profiles).await?;
+        note_dropped_emails(report, &planned);
         for (_, action) in planned {
             count(report, &action);
         }
@@ -46,6 +47,7 @@ pub async fn import_batch(
     }
     let txn = crate::db::begin_write(target).await?;
     let planned = plan(&txn, &profiles).await?;
+    note_dropped_emails(report, &planned);
     let mut creates = Vec::new();
     // Counted only once the batch is committed, so the report never claims a rolled-back write.
     let mut done = Vec::with_capacity(planned.len());
@@ -72,6 +74,18 @@ pub async fn import_batch(
         count(report, action);
     }
     Ok(())
+}
+
+/// Rows to be imported without their malformed email, for the report.
+fn note_dropped_emails(report: &mut ImportReport, planned: &[(&Profile, Action)]) {
+    for (profile, action) in planned {
+        if let (Some(why), false) = (
+            profile.email_dropped,
+            matches!(action, Action::AlreadyVerified),
+        ) {
+            report.drop_email(&profile.patreon_id, why);
+        }
+    }
 }
 
 fn count(report: &mut ImportReport, action: &Action) {

@@ -8,7 +8,8 @@
 //! Imported members are unverified: `last_checked` stays unset and their old paid flag counts
 //! only for `STALE_AFTER_DAYS` from their first import (`members::is_paid_member`). They have
 //! no Patreon token, so a sweep records them as needing to sign in, and their first sign-in
-//! settles their real status. A member Patreon has already vouched for (checked, or holding
+//! settles their real status. A row whose email is malformed is imported without it (and
+//! reported): the email is a convenience, the Patreon id is what matters. A member Patreon has already vouched for (checked, or holding
 //! tokens) is never touched: their profile and membership came from Patreon, and Patreon's next
 //! check would overwrite anything filled in from the old app anyway. The old team flag is stored
 //! (`imported_team`) for admins to see and grants nothing.
@@ -23,9 +24,9 @@ use chrono::{DateTime, Utc};
 use migration::MigratorTrait;
 use sea_orm::DatabaseConnection;
 
-pub use profile::{Profile, SkipReason};
+pub use profile::{EmailDropped, Profile, SkipReason};
 pub use report::{ImportReport, Skipped};
-pub use schema::ProfileColumns;
+pub use schema::{PAID_SPELLINGS, ProfileColumns, ResolvedColumns, TEAM_SPELLINGS};
 pub use source::{ProfileSource, SourceRow};
 
 /// Source rows per batch (and per transaction).
@@ -86,6 +87,7 @@ pub async fn import_profiles(
 ) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport {
         table: source.table().to_owned(),
+        columns: source.columns().used(),
         dry_run,
         ..ImportReport::default()
     };
@@ -111,6 +113,7 @@ pub async fn import_profiles(
         updated = report.updated,
         unchanged = report.unchanged,
         skipped = report.skipped_total(),
+        without_email = report.emails_dropped_total(),
         "profiles imported"
     );
     Ok(report)

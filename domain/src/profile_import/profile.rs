@@ -13,6 +13,8 @@ pub const MAX_TIER: usize = 255;
 pub struct Profile {
     pub patreon_id: String,
     pub email: Option<String>,
+    /// Why the row's email was left out, when it was.
+    pub email_dropped: Option<EmailDropped>,
     pub name: Option<String>,
     pub avatar_url: Option<String>,
     pub tier: Option<String>,
@@ -26,8 +28,6 @@ pub enum SkipReason {
     MissingId,
     BadId,
     DuplicateId,
-    InvalidEmail,
-    EmailTooLong,
     NameTooLong,
     AvatarNotHttpUrl,
     AvatarTooLong,
@@ -42,8 +42,6 @@ impl SkipReason {
             Self::MissingId => "missing id".into(),
             Self::BadId => "id is not a Patreon user id (digits, no leading zero)".into(),
             Self::DuplicateId => "duplicate id (every row with it skipped)".into(),
-            Self::InvalidEmail => "invalid email".into(),
-            Self::EmailTooLong => format!("email longer than {MAX_EMAIL} characters"),
             Self::NameTooLong => format!("name longer than {MAX_NAME} characters"),
             Self::AvatarNotHttpUrl => "avatar is not an http(s) URL".into(),
             Self::AvatarTooLong => format!("avatar URL longer than {MAX_AVATAR_URL} characters"),
@@ -57,6 +55,22 @@ impl SkipReason {
     }
 }
 
+/// Why a row was imported without its email.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EmailDropped {
+    Invalid,
+    TooLong,
+}
+
+impl EmailDropped {
+    pub fn describe(self) -> String {
+        match self {
+            Self::Invalid => "invalid email".into(),
+            Self::TooLong => format!("email longer than {MAX_EMAIL} characters"),
+        }
+    }
+}
+
 pub fn parse(row: &SourceRow) -> Result<Profile, SkipReason> {
     let id = trimmed(&row.id).ok_or(SkipReason::MissingId)?;
     // Patreon user ids are decimal numbers; anything else (padding, signs, leading zeros)
@@ -65,14 +79,18 @@ pub fn parse(row: &SourceRow) -> Result<Profile, SkipReason> {
     if canonical.as_deref() != Some(id) || row.id.as_deref() != Some(id) {
         return Err(SkipReason::BadId);
     }
-    let email = trimmed(&row.email);
-    if let Some(email) = email {
+    let mut email = trimmed(&row.email);
+    let email_dropped = email.and_then(|email| {
         if email.chars().count() > MAX_EMAIL {
-            return Err(SkipReason::EmailTooLong);
+            Some(EmailDropped::TooLong)
+        } else if !looks_like_email(email) {
+            Some(EmailDropped::Invalid)
+        } else {
+            None
         }
-        if !looks_like_email(email) {
-            return Err(SkipReason::InvalidEmail);
-        }
+    });
+    if email_dropped.is_some() {
+        email = None;
     }
     let name = trimmed(&row.name);
     if name.is_some_and(|n| n.chars().count() > MAX_NAME) {
@@ -96,6 +114,7 @@ pub fn parse(row: &SourceRow) -> Result<Profile, SkipReason> {
     Ok(Profile {
         patreon_id: id.to_owned(),
         email: email.map(str::to_owned),
+        email_dropped,
         name: name.map(str::to_owned),
         avatar_url: avatar.map(str::to_owned),
         tier: tier.map(str::to_owned),
@@ -156,6 +175,29 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_email_is_left_out_and_the_row_kept() {
+        for email in ["nope", "a@b", "a b@c.com", "@c.com", "a@@c.com", "a@.com"] {
+            let mut r = row("1");
+            r.email = Some(email.into());
+            let p = parse(&r).unwrap();
+            assert_eq!(
+                (p.email, p.email_dropped),
+                (None, Some(EmailDropped::Invalid)),
+                "{email}"
+            );
+            assert_eq!(p.name.as_deref(), Some("Ada"));
+        }
+        let mut r = row("1");
+        r.email = Some(format!("{}@example.com", "x".repeat(250)));
+        let p = parse(&r).unwrap();
+        assert_eq!(
+            (p.email, p.email_dropped),
+            (None, Some(EmailDropped::TooLong))
+        );
+        assert_eq!(parse(&row("1")).unwrap().email_dropped, None);
+    }
+
+    #[test]
     fn ids_that_are_not_canonical_numbers_are_refused() {
         assert_eq!(parse(&SourceRow::default()), Err(SkipReason::MissingId));
         assert_eq!(parse(&row(" ")), Err(SkipReason::MissingId));
@@ -179,18 +221,9 @@ mod tests {
             f(&mut r);
             parse(&r)
         };
-        for email in ["nope", "a@b", "a b@c.com", "@c.com", "a@@c.com", "a@.com"] {
-            let mut r = row("1");
-            r.email = Some(email.into());
-            assert_eq!(parse(&r), Err(SkipReason::InvalidEmail), "{email}");
-        }
         fn long(n: usize) -> String {
             "x".repeat(n)
         }
-        assert_eq!(
-            with(&|r| r.email = Some(format!("{}@example.com", "x".repeat(250)))),
-            Err(SkipReason::EmailTooLong)
-        );
         assert_eq!(
             with(&|r| r.name = Some(long(MAX_NAME + 1))),
             Err(SkipReason::NameTooLong)

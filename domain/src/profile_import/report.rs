@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::profile::SkipReason;
+use super::profile::{EmailDropped, SkipReason};
 
 /// Malformed rows listed per reason; beyond this they are only counted (memory stays bounded).
 const LISTED_PER_REASON: usize = 1000;
@@ -18,6 +18,8 @@ pub struct Skipped {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportReport {
     pub table: String,
+    /// Each field's label with the source column it was read from.
+    pub columns: Vec<(&'static str, String)>,
     pub dry_run: bool,
     pub rows_read: u64,
     pub created: u64,
@@ -25,6 +27,8 @@ pub struct ImportReport {
     /// Already imported with exactly these values.
     pub unchanged: u64,
     pub skipped: BTreeMap<SkipReason, Skipped>,
+    /// Rows imported without their email, by why it was left out.
+    pub emails_dropped: BTreeMap<EmailDropped, Skipped>,
 }
 
 impl ImportReport {
@@ -34,6 +38,18 @@ impl ImportReport {
         if reason.is_malformed() && entry.row_ids.len() < LISTED_PER_REASON {
             entry.row_ids.push(row_id.map(str::to_owned));
         }
+    }
+
+    pub fn drop_email(&mut self, row_id: &str, why: EmailDropped) {
+        let entry = self.emails_dropped.entry(why).or_default();
+        entry.count += 1;
+        if entry.row_ids.len() < LISTED_PER_REASON {
+            entry.row_ids.push(Some(row_id.to_owned()));
+        }
+    }
+
+    pub fn emails_dropped_total(&self) -> u64 {
+        self.emails_dropped.values().map(|s| s.count).sum()
     }
 
     pub fn skipped_total(&self) -> u64 {
@@ -57,6 +73,12 @@ impl fmt::Display for ImportReport {
             "import from {}{mode}: {} rows read",
             self.table, self.rows_read
         )?;
+        let columns: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(field, column)| format!("{field}={column}"))
+            .collect();
+        writeln!(f, "  columns    {}", columns.join(" "))?;
         writeln!(f, "  created    {}", self.created)?;
         writeln!(f, "  updated    {}", self.updated)?;
         writeln!(f, "  unchanged  {}", self.unchanged)?;
@@ -64,21 +86,36 @@ impl fmt::Display for ImportReport {
         for (reason, s) in &self.skipped {
             writeln!(f, "    {}: {}", reason.describe(), s.count)?;
         }
+        let dropped = self.emails_dropped_total();
+        if dropped > 0 {
+            writeln!(f, "  imported without their email  {dropped}")?;
+            for (why, s) in &self.emails_dropped {
+                writeln!(f, "    {}: {}", why.describe(), s.count)?;
+            }
+        }
         let malformed = self.skipped.iter().filter(|(r, _)| r.is_malformed());
         for (reason, s) in malformed {
-            for id in &s.row_ids {
-                // Debug-quoted and cut short: ids are untrusted text from the old database.
-                let shown = match id {
-                    Some(id) => format!("{:?}", id.chars().take(40).collect::<String>()),
-                    None => "(no id)".into(),
-                };
-                writeln!(f, "  row {shown}: {}", reason.describe())?;
-            }
-            let unlisted = s.count - s.row_ids.len() as u64;
-            if unlisted > 0 {
-                writeln!(f, "  … and {unlisted} more: {}", reason.describe())?;
-            }
+            list_rows(f, s, &reason.describe())?;
+        }
+        for (why, s) in &self.emails_dropped {
+            list_rows(f, s, &format!("{} (imported without it)", why.describe()))?;
         }
         Ok(())
     }
+}
+
+fn list_rows(f: &mut fmt::Formatter<'_>, rows: &Skipped, what: &str) -> fmt::Result {
+    for id in &rows.row_ids {
+        // Debug-quoted and cut short: ids are untrusted text from the old database.
+        let shown = match id {
+            Some(id) => format!("{:?}", id.chars().take(40).collect::<String>()),
+            None => "(no id)".into(),
+        };
+        writeln!(f, "  row {shown}: {what}")?;
+    }
+    let unlisted = rows.count - rows.row_ids.len() as u64;
+    if unlisted > 0 {
+        writeln!(f, "  … and {unlisted} more: {what}")?;
+    }
+    Ok(())
 }

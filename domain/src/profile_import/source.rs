@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::ImportError;
-use super::schema::{ProfileColumns, is_identifier, table_columns};
+use super::schema::{ProfileColumns, ResolvedColumns, is_identifier, table_columns};
 
 /// One source row as read, before any validation. `id` is the id as text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,14 +33,15 @@ enum Cursor {
 pub struct ProfileSource<'a> {
     db: &'a DatabaseConnection,
     table: String,
-    columns: ProfileColumns,
+    columns: ResolvedColumns,
     integer_ids: bool,
     cursor: Cursor,
 }
 
 impl<'a> ProfileSource<'a> {
     /// Checks the names, then that the table and every column exist (names are exact, as
-    /// stored). Fails before anything is read or written.
+    /// stored; an unnamed flag column is whichever known spelling exists). Fails before
+    /// anything is read or written.
     pub async fn open(
         db: &'a DatabaseConnection,
         table: &str,
@@ -59,18 +60,13 @@ impl<'a> ProfileSource<'a> {
         if found.is_empty() {
             return Err(ImportError::NoSuchTable(table.to_owned()));
         }
-        let missing: Vec<String> = columns
-            .named()
-            .into_iter()
-            .filter(|(_, c)| !found.iter().any(|(name, _)| name == c))
-            .map(|(flag, c)| format!("{c} ({flag})"))
-            .collect();
-        if !missing.is_empty() {
-            return Err(ImportError::NoSuchColumns {
+        let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
+        let columns = columns
+            .resolve(&names)
+            .map_err(|missing| ImportError::NoSuchColumns {
                 table: table.to_owned(),
                 columns: missing.join(", "),
-            });
-        }
+            })?;
         let type_of = |column: &str| {
             found
                 .iter()
@@ -108,6 +104,11 @@ impl<'a> ProfileSource<'a> {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The columns read, as found in the table.
+    pub fn columns(&self) -> &ResolvedColumns {
+        &self.columns
     }
 
     pub async fn count_rows(&self) -> Result<u64, ImportError> {

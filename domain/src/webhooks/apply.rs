@@ -2,9 +2,9 @@
 //! confirmed by a recheck through the API, recorded in the same transaction.
 
 use chrono::{DateTime, Utc};
-use entity::{job_request, webhook_event};
+use entity::{job_request, user, webhook_event};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
     QueryFilter, sea_query::Expr,
 };
 
@@ -14,6 +14,7 @@ use crate::membership_checks::CheckTrigger;
 use crate::metrics::metrics;
 use crate::patreon::{Identity, resources};
 use crate::verification::{Verification, record_state_in};
+use crate::webhooks::order::older_than_stored;
 use crate::{Result, users};
 
 /// What applying an event came to.
@@ -26,8 +27,9 @@ pub enum Applied {
         changed: bool,
         recheck: Option<job_request::Model>,
     },
-    /// Older than what is stored: nothing changes. `recheck` when only Patreon's charge dates
-    /// said so (ask Patreon to be sure); not when a successful check ran after it arrived.
+    /// Older than what is stored: nothing changes. `recheck` when only Patreon's charge or
+    /// pledge dates said so (ask Patreon to be sure); not when a successful check ran after it
+    /// arrived or a later delivery was applied.
     Stale {
         user_id: i64,
         recheck: Option<job_request::Model>,
@@ -70,18 +72,13 @@ pub async fn apply(
         finish(db, id, "waiting", "unknown_user", now).await?;
         return Ok(Applied::Waiting);
     };
-    let older_charge = matches!(
-        (member.snapshot.last_charge_date, before.last_charge_date),
-        (Some(event_charge), Some(stored)) if event_charge < stored
-    );
-    let checked_since = before.last_checked.is_some_and(|at| at > event.received_at);
     let txn = crate::db::begin_write(db).await?;
-    if older_charge || checked_since {
+    if let Some(older) = older_than_stored(&member.snapshot, event.received_at, &before) {
         finish(&txn, id, "stale", "older_than_stored", now).await?;
-        let recheck = if checked_since {
-            None
-        } else {
+        let recheck = if older.owes_recheck() {
             owe_recheck(&txn, before.id, now).await?
+        } else {
+            None
         };
         txn.commit().await?;
         observe_lag(&event);
@@ -108,6 +105,7 @@ pub async fn apply(
     )
     .await?;
     let changed = matches!(verification, Verification::Verified { changed: true, .. });
+    mark_applied_delivery(&txn, before.id, event.received_at).await?;
     let outcome = if changed { "changed" } else { "unchanged" };
     finish(&txn, id, "applied", outcome, now).await?;
     // Deliveries can be stale or out of order: a change is confirmed by reading Patreon.
@@ -146,6 +144,26 @@ async fn owe_recheck(
         Requested::New(request) => Some(request),
         Requested::AlreadyOpen(_) | Requested::TooSoon(_) => None,
     })
+}
+
+/// Remembers the first receipt of the latest delivery applied to the member: one received
+/// before it, saying nothing newer, is older than the state it would overwrite.
+async fn mark_applied_delivery(
+    txn: &DatabaseTransaction,
+    user_id: i64,
+    received_at: DateTime<Utc>,
+) -> Result<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::DeliveryReceivedAt, Expr::value(received_at))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(
+            Condition::any()
+                .add(user::Column::DeliveryReceivedAt.is_null())
+                .add(user::Column::DeliveryReceivedAt.lt(received_at)),
+        )
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Receipt to stored: how far behind Patreon the members' states are.

@@ -2,9 +2,10 @@
 //! (once per distinct body), and later apply it with the shared membership rule.
 //!
 //! The trigger header is not signed, so nothing here decides by it: the member state in the
-//! signed body does. Deliveries are not ordered, so a delivery older than what is stored (by
-//! Patreon's charge date, or received before the member's last check read Patreon's API)
-//! changes nothing; the recheck that follows every change settles the rest through the API.
+//! signed body does. A body is recorded once, with its first receipt, and never applied twice,
+//! however late it comes back: a signed body can be replayed by anyone who saw it. Deliveries
+//! are not ordered, so one older than what is stored changes nothing (see [`order`]); the
+//! recheck that follows every change settles the rest through the API.
 
 use chrono::{DateTime, Utc};
 use entity::{user, webhook_event};
@@ -22,14 +23,11 @@ use crate::patreon::resources;
 use crate::{Result, users};
 
 mod apply;
+mod order;
 pub use apply::{Applied, apply};
 
 /// Patreon's bodies are a few KiB; anything near this is not from Patreon.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
-
-/// The same body again within this long is a repeat of one delivery. Later it is news: a
-/// member can cancel, pledge again and cancel again with byte-identical cancellations.
-pub const REPEAT_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 
 /// Whether `signature` (`X-Patreon-Signature`: hex HMAC-MD5 of `body` keyed with the webhook
 /// secret) is right. Constant time; either hex case; anything malformed is simply wrong.
@@ -56,7 +54,8 @@ pub fn signature_is_valid(secret: &SecretString, body: &[u8], signature: Option<
 pub enum Received {
     /// A new event for our campaign, to be applied.
     New(i64),
-    /// The same body was received before: nothing more to do.
+    /// The same body was received before, however long ago: nothing more to do. Patreon's
+    /// bodies carry the member's charge and pledge dates, so real news never repeats a body.
     Duplicate,
     /// A member of another campaign: recorded, never applied.
     OtherCampaign,
@@ -111,54 +110,14 @@ pub async fn receive(
         )
         .exec_with_returning_keys(db)
         .await?;
-    let id = match inserted.first() {
-        Some(id) => *id,
-        None => match receive_again(db, &digest, ours, now).await? {
-            Some(id) => id,
-            None => return Ok(Ok(Received::Duplicate)),
-        },
+    let Some(id) = inserted.first() else {
+        return Ok(Ok(Received::Duplicate));
     };
     Ok(Ok(if ours {
-        Received::New(id)
+        Received::New(*id)
     } else {
         Received::OtherCampaign
     }))
-}
-
-/// A body seen before: if its last receipt is older than [`REPEAT_WINDOW`] and it was dealt
-/// with, it is received anew (pending again, from now). Returns its id then, `None` for a repeat.
-async fn receive_again(
-    db: &impl ConnectionTrait,
-    digest: &str,
-    ours: bool,
-    now: DateTime<Utc>,
-) -> Result<Option<i64>> {
-    let Some(seen) = webhook_event::Entity::find()
-        .filter(webhook_event::Column::BodySha256.eq(digest))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if seen.status == "pending" || seen.received_at > now - REPEAT_WINDOW {
-        return Ok(None);
-    }
-    // Compare-and-set on the old receipt time: of two concurrent receipts, one wins.
-    let reopened = webhook_event::Entity::update_many()
-        .col_expr(
-            webhook_event::Column::Status,
-            Expr::value(if ours { "pending" } else { "ignored" }),
-        )
-        .col_expr(webhook_event::Column::ReceivedAt, Expr::value(now))
-        .col_expr(
-            webhook_event::Column::ProcessedAt,
-            Expr::value(if ours { None } else { Some(now) }),
-        )
-        .filter(webhook_event::Column::Id.eq(seen.id))
-        .filter(webhook_event::Column::ReceivedAt.eq(seen.received_at))
-        .exec(db)
-        .await?;
-    Ok((reopened.rows_affected == 1).then_some(seen.id))
 }
 
 /// Events kept for `patreon_id` until they signed in: pending again, so they are applied (or

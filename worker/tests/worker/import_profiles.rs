@@ -17,27 +17,29 @@ use test_support::{Backend, TestDb, postgres_enabled};
 
 use crate::helpers::*;
 
-/// The old app's table: text ids (so malformed ones can exist), the seven imported fields and
-/// columns the import ignores.
+/// The old app's table as the plan's `UserProfile` has it (`is_paid_member`, `is_team_member`):
+/// text ids (so malformed ones can exist), the seven imported fields and columns the import
+/// ignores.
 const CREATE_SOURCE: &str = "CREATE TABLE user_profiles (
     id text, email text, name text, avatar_url text, membership_tier text,
-    is_paid boolean, is_team boolean, password_hash text, created_at timestamp DEFAULT now())";
+    is_paid_member boolean, is_team_member boolean, password_hash text,
+    created_at timestamp DEFAULT now())";
 
 /// 9,950 good rows (ids 1..=9950: even ids paid, every 100th on the team, every third without
 /// a tier) and 50 malformed ones of six kinds.
 const FILL_SOURCE: &str = "
-INSERT INTO user_profiles (id, email, name, avatar_url, membership_tier, is_paid, is_team, password_hash)
+INSERT INTO user_profiles (id, email, name, avatar_url, membership_tier, is_paid_member, is_team_member, password_hash)
 SELECT n::text, 'member' || n || '@example.com', 'Member ' || n,
        'https://c8.patreon.com/' || n || '.png',
        CASE WHEN n % 3 = 0 THEN NULL ELSE 'Gold' END, n % 2 = 0, n % 100 = 0, 'pbkdf2:secret'
 FROM generate_series(1, 9950) AS n;
-INSERT INTO user_profiles (id, email, is_paid) SELECT NULL, 'x' || n || '@example.com', true FROM generate_series(1, 5) AS n;
-INSERT INTO user_profiles (id, email, is_paid) SELECT '', 'y' || n || '@example.com', true FROM generate_series(1, 5) AS n;
-INSERT INTO user_profiles (id, is_paid) SELECT 'abc' || n, true FROM generate_series(1, 10) AS n;
-INSERT INTO user_profiles (id, email, is_paid) SELECT (20000 + n)::text, 'not-an-email', true FROM generate_series(1, 10) AS n;
-INSERT INTO user_profiles (id, name, is_paid) SELECT (20010 + n)::text, repeat('x', 300), true FROM generate_series(1, 5) AS n;
-INSERT INTO user_profiles (id, avatar_url, is_paid) SELECT (20015 + n)::text, 'javascript:alert(1)', true FROM generate_series(1, 5) AS n;
-INSERT INTO user_profiles (id, email, is_paid) SELECT (30000 + n % 5)::text, 'dup' || n || '@example.com', true FROM generate_series(0, 9) AS n;
+INSERT INTO user_profiles (id, email, is_paid_member) SELECT NULL, 'x' || n || '@example.com', true FROM generate_series(1, 5) AS n;
+INSERT INTO user_profiles (id, email, is_paid_member) SELECT '', 'y' || n || '@example.com', true FROM generate_series(1, 5) AS n;
+INSERT INTO user_profiles (id, is_paid_member) SELECT 'abc' || n, true FROM generate_series(1, 10) AS n;
+INSERT INTO user_profiles (id, email, is_paid_member) SELECT (20000 + n)::text, 'not-an-email', true FROM generate_series(1, 10) AS n;
+INSERT INTO user_profiles (id, name, is_paid_member) SELECT (20010 + n)::text, repeat('x', 300), true FROM generate_series(1, 5) AS n;
+INSERT INTO user_profiles (id, avatar_url, is_paid_member) SELECT (20015 + n)::text, 'javascript:alert(1)', true FROM generate_series(1, 5) AS n;
+INSERT INTO user_profiles (id, email, is_paid_member) SELECT (30000 + n % 5)::text, 'dup' || n || '@example.com', true FROM generate_series(0, 9) AS n;
 ";
 
 async fn source_db(fill: &str) -> (TestDb, DatabaseConnection) {
@@ -104,20 +106,23 @@ async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
         dry.contains("(dry run: nothing written): 10000 rows read"),
         "{dry}"
     );
-    assert!(dry.contains("created    9949"), "{dry}");
+    assert!(dry.contains("created    9959"), "{dry}");
     assert_eq!(all_users(&w).await.len(), 1, "a dry run writes nothing");
 
     let first = import(&w, &source, &[]).await.unwrap();
     for line in [
         "10000 rows read",
-        "created    9949",
+        "columns    id=id email=email name=name avatar=avatar_url tier=membership_tier \
+         paid=is_paid_member team=is_team_member",
+        "created    9959",
         "updated    0",
         "unchanged  0",
-        "skipped    51",
+        "skipped    41",
         "already verified by Patreon: 1",
         "missing id: 10",
         "id is not a Patreon user id (digits, no leading zero): 10",
-        "invalid email: 10",
+        "imported without their email  10\n    invalid email: 10",
+        "row \"20001\": invalid email (imported without it)",
         "name longer than 255 characters: 5",
         "avatar is not an http(s) URL: 5",
         "duplicate id (every row with it skipped): 10",
@@ -128,14 +133,20 @@ async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
         assert!(first.contains(line), "{line:?} missing from:\n{first}");
     }
     let users = all_users(&w).await;
-    assert_eq!(users.len(), 9950, "9,949 imported and the signed-in member");
-    for id in ["abc1", "20001", "20011", "20016", "30000"] {
+    assert_eq!(users.len(), 9960, "9,959 imported and the signed-in member");
+    for id in ["abc1", "20011", "20016", "30000"] {
         assert!(
             find_by_patreon_id(&w.ctx.db, id).await.unwrap().is_none(),
             "{id} imported"
         );
     }
     assert!(!first.contains("@example.com"), "no emails in the report");
+    let without_email = member(&w, "20001").await;
+    assert_eq!(
+        without_email.email, None,
+        "imported without the malformed email"
+    );
+    assert!(without_email.membership_active && without_email.imported_at.is_some());
 
     // Imported paid members pay until their import goes stale; they are unverified meanwhile.
     let now = chrono::Utc::now();
@@ -147,8 +158,8 @@ async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
     let later = now + stale_after + chrono::Duration::days(1);
     assert!(!is_paid_member(&paid, stale_after, later));
     assert!(!is_paid_member(&member(&w, "1").await, stale_after, now));
-    // Even ids 2..=9950 pay, but 42 answers to Patreon.
-    assert_eq!(paying_at(&w, now).await, 4974);
+    // Even ids 2..=9950 pay, but 42 answers to Patreon; so do the ten without an email.
+    assert_eq!(paying_at(&w, now).await, 4984);
     assert_eq!(paying_at(&w, later).await, 0);
     assert!(member(&w, "100").await.imported_team);
     assert!(member(&w, "300").await.tier_title.is_none());
@@ -178,13 +189,13 @@ async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
     let second = import(&w, &source, &[]).await.unwrap();
     assert!(second.contains("created    0"), "{second}");
     assert!(second.contains("updated    0"), "{second}");
-    assert!(second.contains("unchanged  9949"), "{second}");
+    assert!(second.contains("unchanged  9959"), "{second}");
     assert_eq!(all_users(&w).await, before, "a second run changes nothing");
 
     // A changed source row updates its member without extending their access.
     source_conn
         .execute_unprepared(
-            "UPDATE user_profiles SET is_paid = false, name = 'Renamed' WHERE id = '2'",
+            "UPDATE user_profiles SET is_paid_member = false, name = 'Renamed' WHERE id = '2'",
         )
         .await
         .unwrap();
@@ -203,8 +214,12 @@ async fn bad_table_or_column_names_fail_before_anything_is_written() {
         return;
     }
     let w = World::new(Backend::Postgres).await;
-    let (source, _conn) =
-        source_db("INSERT INTO user_profiles (id, is_paid) VALUES ('1', true)").await;
+    let (source, _conn) = source_db(
+        "INSERT INTO user_profiles (id, is_paid_member) VALUES ('1', true);
+             CREATE TABLE bare (id text, email text, name text, avatar_url text,
+                 membership_tier text, paid boolean)",
+    )
+    .await;
     for (args, expected) in [
         (vec!["--table", "profiles"], "no table \"profiles\""),
         (
@@ -218,6 +233,15 @@ async fn bad_table_or_column_names_fail_before_anything_is_written() {
         (
             vec!["--email-column", "e\"mail"],
             "is not a plain SQL identifier",
+        ),
+        (
+            vec!["--table", "bare"],
+            "no column is_paid_member or is_paid (--paid-column), \
+             is_team_member or is_team (--team-column)",
+        ),
+        (
+            vec!["--table", "bare", "--paid-column", "is_paid"],
+            "no column is_paid (--paid-column)",
         ),
     ] {
         let err = import(&w, &source, &args).await.unwrap_err();
@@ -257,7 +281,7 @@ async fn integer_ids_page_whole_runs_of_duplicates_into_sqlite_and_a_sweep_settl
     let columns = ProfileColumns {
         id: "uid".into(),
         email: "mail".into(),
-        paid: "paid".into(),
+        paid: Some("paid".into()),
         ..ProfileColumns::default()
     };
     for _ in 0..2 {
@@ -276,6 +300,19 @@ async fn integer_ids_page_whole_runs_of_duplicates_into_sqlite_and_a_sweep_settl
         .await
         .unwrap();
         assert_eq!(report.rows_read, 10);
+        let used = |field: &str| {
+            report
+                .columns
+                .iter()
+                .find(|(f, _)| *f == field)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(
+            (used("paid"), used("team")),
+            ("paid".into(), "is_team".into())
+        );
         assert_eq!(report.skipped_for(SkipReason::DuplicateId), 3);
         assert_eq!(report.skipped_for(SkipReason::MissingId), 1);
         assert_eq!(report.created + report.unchanged, 6);
@@ -317,6 +354,7 @@ async fn an_imported_paid_flag_gives_no_grace_at_the_first_sign_in() {
     .unwrap();
     let report = import(&w, &source, &[]).await.unwrap();
     assert!(report.contains("created    1"), "{report}");
+    assert!(report.contains("paid=is_paid team=is_team"), "{report}");
     let now = chrono::Utc::now();
     assert!(is_paid_member(
         &member(&w, "77").await,

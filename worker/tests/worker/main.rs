@@ -13,6 +13,7 @@ mod postgres_restart;
 mod schema;
 mod sweeps;
 mod webhook_commands;
+mod webhook_order;
 mod webhooks;
 
 /// `REQUIRE_POSTGRES=1` / `REQUIRE_REDIS=1` (set by `.ci/run`) turn the ignored tests into a failure.
