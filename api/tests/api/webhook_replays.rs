@@ -75,6 +75,7 @@ async fn a_refunded_members_old_active_body_replayed_hours_later_grants_nothing_
     .await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refunded_members_old_active_body_replayed_hours_later_grants_nothing_on_postgres() {
     if let Some(app) = TestApp::spawn_if_postgres_with(with_webhooks()).await {
@@ -147,6 +148,7 @@ async fn patreons_late_resend_of_a_delivery_never_received_is_applied_on_sqlite(
     a_late_resend_is_applied(TestApp::spawn_with(Backend::Sqlite, with_webhooks()).await).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patreons_late_resend_of_a_delivery_never_received_is_applied_on_postgres() {
     if let Some(app) = TestApp::spawn_if_postgres_with(with_webhooks()).await {
