@@ -108,8 +108,21 @@ async fn processed(app: &TestApp, n: i64) {
     }
 }
 
-async fn settle() {
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+/// Waits until the worker has nothing left to do: no delivery pending and no recheck open. What
+/// a test then asserts is final, not a snapshot taken while work was still under way.
+async fn settle(app: &TestApp) {
+    test_support::eventually_true(
+        "every delivery processed and every recheck finished",
+        std::time::Duration::from_secs(15),
+        || async {
+            app.count("webhook_events WHERE status = 'pending'").await == 0
+                && app
+                    .count("job_requests WHERE status IN ('queued', 'running')")
+                    .await
+                    == 0
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +216,7 @@ async fn unsigned_or_wrongly_signed_deliveries_change_nothing() {
             StatusCode::UNAUTHORIZED
         );
     }
-    settle().await;
+    settle(&app).await;
     assert_eq!(app.count("webhook_events").await, 0, "nothing stored");
     assert_eq!(
         me(&app, &jwt).await.1["isPaidMember"],
@@ -241,7 +254,7 @@ async fn five_identical_deliveries_have_one_effect() {
         );
     }
     me_until(&app, &jwt, |_, me| me["isPaidMember"] == false).await;
-    settle().await;
+    settle(&app).await;
     assert_eq!(app.count("webhook_events").await, 1);
     let changes = app
         .count("membership_checks WHERE \"trigger\" = 'webhook' AND outcome = 'changed'")
@@ -274,7 +287,7 @@ async fn deliveries_in_reverse_order_leave_the_newest_state() {
         StatusCode::OK
     );
     processed(&app, 2).await;
-    settle().await;
+    settle(&app).await;
     let after = me(&app, &jwt).await.1;
     assert_eq!(after["isPaidMember"], true, "{after}");
     assert_eq!(
@@ -296,7 +309,7 @@ async fn the_unsigned_trigger_header_decides_nothing() {
         deliver_signed(&app, "members:pledge:delete", &body).await,
         StatusCode::OK
     );
-    settle().await;
+    settle(&app).await;
     assert_eq!(me(&app, &jwt).await.1["isPaidMember"], true);
     // And a cancellation sent as a pledge creation still ends paid access.
     app.mock
@@ -358,7 +371,7 @@ async fn other_campaigns_are_ignored_and_unknown_members_wait_for_their_sign_in(
         deliver_signed(&app, "members:pledge:create", &early).await,
         StatusCode::OK
     );
-    settle().await;
+    settle(&app).await;
     assert_eq!(app.count("users").await, 0, "no user created");
     assert_eq!(
         app.count("webhook_events WHERE status = 'ignored'").await,
@@ -371,7 +384,7 @@ async fn other_campaigns_are_ignored_and_unknown_members_wait_for_their_sign_in(
 
     let jwt = app.sign_in(&newcomer).await.jwt;
     assert_eq!(me(&app, &jwt).await.1["isPaidMember"], true);
-    settle().await;
+    settle(&app).await;
     assert_eq!(
         app.count("webhook_events WHERE status = 'waiting'").await,
         0,
@@ -402,7 +415,7 @@ async fn a_declined_card_keeps_access_in_grace_and_fraud_ends_every_session() {
         in_grace["isPaidMember"], true,
         "a declined card keeps access for the grace period"
     );
-    settle().await;
+    settle(&app).await;
     assert_eq!(
         app.count("users WHERE patron_status = 'declined_patron'")
             .await,
@@ -549,6 +562,6 @@ async fn pledges_upgrades_downgrades_and_deletions_reach_the_member() {
     );
     me_until(&app, &jwt, |_, me| me["isPaidMember"] == false).await;
     deliver_state("members:delete", None).await;
-    settle().await;
+    settle(&app).await;
     assert_eq!(me(&app, &jwt).await.1["isPaidMember"], false);
 }
