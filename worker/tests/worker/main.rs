@@ -7,6 +7,7 @@ mod failures;
 mod helpers;
 mod import_profiles;
 mod jobs;
+mod pickup;
 mod postgres_restart;
 mod schema;
 mod sweeps;
