@@ -3,20 +3,23 @@
 //!
 //! Correctness comes from invalidation, not from the TTL: this process drops an entry before it
 //! answers a logout, and every change to a session or user published with
-//! `domain::auth_events` (PostgreSQL `NOTIFY`, sent by any api or worker process at commit)
-//! drops it in every api process. The TTL (`AUTH_CACHE_TTL_MS`) bounds staleness when
-//! notifications cannot arrive (SQLite, or while the listener reconnects).
+//! `domain::auth_events` (PostgreSQL `NOTIFY`, sent by any api or worker process at commit; on
+//! SQLite the `auth_changes` log, polled every [`CHANGE_LOG_POLL`]) drops it in every api
+//! process. The TTL (`AUTH_CACHE_TTL_MS`) bounds staleness when neither can be read.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use domain::auth_events::{AuthEvent, CHANNEL};
+use domain::auth_events::{AuthEvent, CHANNEL, ChangeLog, Changes};
 use entity::{session, user};
 use sea_orm::DatabaseConnection;
 
 /// Entries beyond this are not added (a flood of distinct sessions must not grow memory).
 const MAX_ENTRIES: usize = 100_000;
+/// How often an api process on SQLite reads the change log: a change made by another process
+/// (the worker) shows within this, not when the entry expires.
+pub const CHANGE_LOG_POLL: Duration = Duration::from_millis(100);
 
 struct Entry {
     session: session::Model,
@@ -90,7 +93,7 @@ impl AuthCache {
 /// disconnected the cache is emptied so nothing older than the outage is served.
 pub async fn follow_notifications(db: DatabaseConnection, cache: std::sync::Arc<AuthCache>) {
     if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-        return follow_in_process(cache).await;
+        return follow_change_log(db, cache).await;
     }
     let pool = db.get_postgres_connection_pool().clone();
     let mut backoff = Duration::from_millis(200);
@@ -128,14 +131,45 @@ pub async fn follow_notifications(db: DatabaseConnection, cache: std::sync::Arc<
     }
 }
 
-/// Without `NOTIFY` (SQLite), follows the changes this process makes, e.g. its in-process worker.
-async fn follow_in_process(cache: std::sync::Arc<AuthCache>) {
-    let mut events = domain::auth_events::subscribe_in_process();
+/// Without `NOTIFY` (SQLite): polls the `auth_changes` log that every process (this one's
+/// in-process worker too) writes with its changes.
+async fn follow_change_log(db: DatabaseConnection, cache: std::sync::Arc<AuthCache>) {
+    let mut log = LogReader::default();
+    let mut poll = tokio::time::interval(CHANGE_LOG_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match events.recv().await {
-            Ok(event) => cache.forget(&event),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        poll.tick().await;
+        log.follow(&db, &cache).await;
+    }
+}
+
+#[derive(Default)]
+struct LogReader {
+    reader: Option<ChangeLog>,
+    failing: bool,
+}
+
+impl LogReader {
+    /// Applies what the log says changed; when it cannot be read, nothing cached is trusted.
+    async fn follow(&mut self, db: &DatabaseConnection, cache: &AuthCache) {
+        let read = match &mut self.reader {
+            Some(reader) => reader.read(db).await,
+            None => ChangeLog::from_now(db).await.map(|reader| {
+                self.reader = Some(reader);
+                Changes::Missed // whatever was cached before the reader started
+            }),
+        };
+        let failed = read.is_err();
+        match read {
+            Ok(Changes::Events(events)) => events.iter().for_each(|e| cache.forget(e)),
+            Ok(Changes::Missed) => cache.clear(),
+            Err(e) => {
+                if !self.failing {
+                    tracing::warn!(error = %e, "cannot read the auth change log");
+                }
+                cache.clear();
+            }
         }
+        self.failing = failed;
     }
 }

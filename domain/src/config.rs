@@ -101,6 +101,8 @@ pub struct Settings {
     /// Jobs one worker process runs at once. Patreon's latency, not our CPU, is what they wait
     /// on; the shared budget keeps the total rate in line however many run.
     pub worker_concurrency: usize,
+    /// How often an idle worker asks the queue for jobs: the bound on a new job's wait.
+    pub queue_poll: Duration,
 }
 
 /// Reads variables through `lookup` so tests can configure without touching the process environment.
@@ -317,6 +319,14 @@ impl Settings {
 
         let grace_days: i64 = v.parsed("GRACE_PERIOD_DAYS", 7, "a whole number of days")?;
         let stale_days: i64 = v.parsed("STALE_AFTER_DAYS", 35, "a whole number of days")?;
+        let queue_poll = v.parsed::<u64>("QUEUE_POLL_MS", 200, "a whole number of milliseconds")?;
+        if !(1..=60_000).contains(&queue_poll) {
+            return Err(problem(
+                "QUEUE_POLL_MS",
+                "must be between 1 and 60000 milliseconds",
+            ));
+        }
+        let queue_poll = Duration::from_millis(queue_poll);
         Ok(Self {
             database_url: v
                 .optional("DATABASE_URL")
@@ -391,6 +401,7 @@ impl Settings {
             worker_concurrency: v
                 .parsed::<usize>("WORKER_CONCURRENCY", 16, "a whole number")?
                 .clamp(1, 256),
+            queue_poll,
         })
     }
 }

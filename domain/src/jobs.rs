@@ -101,12 +101,12 @@ impl JobQueue {
         SqliteStorage::setup(&pool)
             .await
             .map_err(|e| QueueError::Open(e.to_string()))?;
-        // A short heartbeat: apalis's SQLite worker sometimes waits for its next heartbeat
-        // before fetching a new job (seen: pickups of up to 8 s with a 10 s heartbeat).
+        // As on Redis: a job found orphaned after 60 s. Pickup no longer waits on the heartbeat
+        // (an idle worker used to, now and then, until `worker::poll` kept it polling).
         let config = apalis_sqlite::Config::default()
             .queue(queue)
-            .heartbeat_interval(Duration::from_secs(1))
-            .missed_heartbeats(60);
+            .heartbeat_interval(Duration::from_secs(10))
+            .missed_heartbeats(6);
         Ok(Self::Sqlite(SqliteStorage::new(&pool).with_config(config)))
     }
 

@@ -6,6 +6,7 @@ pub mod data_rights_commands;
 pub mod http;
 pub mod import_command;
 pub mod jobs;
+pub mod poll;
 pub mod reconciler;
 pub mod refresh;
 pub mod startup;

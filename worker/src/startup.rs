@@ -5,7 +5,7 @@ use std::{future::Future, time::Duration};
 use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
 use domain::jobs::JobQueue;
 
-use crate::WorkerCtx;
+use crate::{WorkerCtx, poll::EveryTick};
 
 /// Everything a worker process does: the job workers, the sweep scheduler and the reconciler,
 /// until `shutdown` resolves.
@@ -100,7 +100,7 @@ async fn run_workers(
     );
     let ctx = ctx.clone();
     let concurrency = ctx.settings.worker_concurrency;
-    // The same worker on either backend; the poll interval keeps pickup under a second.
+    // The same worker on either backend; polling on every tick keeps pickup under a second.
     macro_rules! monitor {
         ($backend:expr) => {{
             let backend = $backend;
@@ -110,7 +110,7 @@ async fn run_workers(
                         .backend(
                             backend
                                 .clone()
-                                .poll_with_interval(Duration::from_millis(200)),
+                                .poll_with_strategy(EveryTick::new(ctx.settings.queue_poll)),
                         )
                         .data(ctx.clone())
                         .catch_panic()

@@ -197,6 +197,11 @@ impl TestApp {
         self._test_db.url.clone()
     }
 
+    /// This app's embedded queue, for a second process sharing it.
+    pub fn queue_url(&self) -> String {
+        self._queue_db.url.clone()
+    }
+
     /// Runs a worker process's job loop in this test, on the app's queue and database.
     pub async fn start_worker(&self) {
         let redis = match &self.settings.redis_url {

@@ -56,6 +56,7 @@ fn defaults_fill_everything_optional() {
     assert!(s.auto_migrate && !s.api_docs);
     assert_eq!(s.trusted_proxies, TrustedProxies::default());
     assert!(s.redis_url.is_none());
+    assert_eq!(s.queue_poll, std::time::Duration::from_millis(200));
 }
 
 #[test]
@@ -107,6 +108,8 @@ fn bad_values_are_refused_with_the_variable_named() {
         ("ADMIN_PATREON_IDS", "123,abc"),
         ("PATREON_BASE_URL", "ftp://patreon.com"),
         ("VERIFY_SCHEDULE", "on the first"),
+        ("QUEUE_POLL_MS", "0"),
+        ("QUEUE_POLL_MS", "fast"),
     ];
     for (name, value) in cases {
         assert_eq!(

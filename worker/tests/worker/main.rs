@@ -9,6 +9,7 @@ mod helpers;
 mod import_profiles;
 mod jobs;
 mod metrics_access;
+mod pickup;
 mod postgres_restart;
 mod schema;
 mod sweeps;
