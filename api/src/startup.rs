@@ -67,6 +67,7 @@ impl Application {
             &settings.patreon,
             redis.as_ref(),
             &settings.redis_key_prefix,
+            Some(&db),
         )
         .context("cannot build the Patreon client")?;
         let state = AppState {

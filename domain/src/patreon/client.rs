@@ -146,8 +146,7 @@ impl PatreonClient {
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenGrant, PatreonError> {
         let result = self.token_request_unobserved(form).await;
-        observe("token", &result);
-        result
+        self.settle("token", result).await
     }
 
     async fn token_request_unobserved(
@@ -209,8 +208,7 @@ impl PatreonClient {
     /// Reads the member's identity and their membership of our campaign.
     pub async fn identity(&self, access_token: &SecretString) -> Result<Identity, PatreonError> {
         let result = self.identity_unobserved(access_token).await;
-        observe("identity", &result);
-        result
+        self.settle("identity", result).await
     }
 
     async fn identity_unobserved(
@@ -251,8 +249,7 @@ impl PatreonClient {
     /// when Patreon has no such member any more.
     pub async fn member(&self, member_id: &str) -> Result<Option<CampaignMember>, PatreonError> {
         let result = self.member_unobserved(member_id).await;
-        observe("member", &result);
-        result
+        self.settle("member", result).await
     }
 
     async fn member_unobserved(
@@ -295,8 +292,25 @@ impl PatreonClient {
     }
 }
 
+impl PatreonClient {
+    /// Counts a call by endpoint and outcome. A 429 holds every call of the deployment for
+    /// Patreon's `Retry-After`: the limit is the client's, so going on would only meet more.
+    pub(super) async fn settle<T>(
+        &self,
+        endpoint: &'static str,
+        result: Result<T, PatreonError>,
+    ) -> Result<T, PatreonError> {
+        if let Err(PatreonError::RateLimited { retry_after }) = &result {
+            let pause = retry_after.unwrap_or(super::budget::DEFAULT_PAUSE);
+            self.budget.pause(pause).await;
+        }
+        observe(endpoint, &result);
+        result
+    }
+}
+
 /// Counts a call by endpoint and outcome.
-pub(super) fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
+fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) => e.kind(),
