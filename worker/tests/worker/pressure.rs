@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use domain::sweeps::{self, Progress};
 use patreon_mock::{Faults, RateLimit};
-use test_support::eventually;
+use test_support::{Backend, eventually};
 
 use crate::failures::{Reaped, assert_nothing_lost, free_port, members, worker_process};
 use crate::helpers::*;
@@ -50,14 +50,10 @@ async fn exit_status(process: &mut Reaped, within: Duration) -> ExitStatus {
     .await
 }
 
-/// A world whose members are `count` paying members numbered from `first`; no sweeps of its own.
-async fn world_with_members(first: u32, count: u32) -> World {
+/// A world on `backend` with `count` paying members numbered from `first`; no sweeps of its own.
+async fn world_with_members(backend: Backend, first: u32, count: u32) -> World {
     let w = World::with(Options {
-        backend: if test_support::postgres_enabled() {
-            test_support::Backend::Postgres
-        } else {
-            test_support::Backend::Sqlite
-        },
+        backend,
         schedule: NO_TICKS,
         ..Options::default()
     })
@@ -69,7 +65,12 @@ async fn world_with_members(first: u32, count: u32) -> World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_storm_slows_a_sweep_down_and_gives_up_on_no_member() {
     const MEMBERS: u32 = 100;
-    let w = world_with_members(5000, MEMBERS).await;
+    let backend = if test_support::postgres_enabled() {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let w = world_with_members(backend, 5000, MEMBERS).await;
     // The storm: Patreon allows 5 calls per 2 s (we budget 95) while a sweep of 100 runs.
     w.mock.set_faults(Faults {
         rate_limit: Some(RateLimit {
@@ -114,7 +115,7 @@ async fn eventually_true_verified(w: &World, sweep: i64, verified: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_run_and_sweep_now_share_one_budget_without_redis() {
     const MEMBERS: u32 = 120;
-    let mut w = world_with_members(6000, MEMBERS).await;
+    let mut w = world_with_members(Backend::Sqlite, 6000, MEMBERS).await;
     assert!(!w.env.contains_key("REDIS_URL"), "the embedded default");
     // Patreon (the mock) allows 24 calls per 2 s; the deployment budgets 20, each process alone
     // would be within it, both together would not.
