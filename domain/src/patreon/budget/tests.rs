@@ -134,7 +134,7 @@ async fn two_processes_on_one_database(
 }
 
 async fn processes_sharing_a_database_share_one_budget(backend: Backend) {
-    let window = Duration::from_millis(300);
+    let window = Duration::from_millis(1_000);
     let (a, b, _db) = two_processes_on_one_database(backend, Quota::new(4, window)).await;
     let started = Instant::now();
     let mut times = Vec::new();
@@ -146,8 +146,9 @@ async fn processes_sharing_a_database_share_one_budget(backend: Backend) {
         }
         times.push(started.elapsed());
     }
-    // The database's clock and ours differ slightly; allow 20 ms of slack at the edges.
-    assert_within(&times, 4, window - Duration::from_millis(20));
+    // A call is stamped by the database before its commit returns to us, and a loaded machine
+    // can take a while for that: allow 150 ms of slack at the edges.
+    assert_within(&times, 4, window - Duration::from_millis(150));
 }
 
 #[tokio::test]
