@@ -70,6 +70,8 @@ pub struct PatreonClient {
     pub(super) http: reqwest::Client,
     pub(super) settings: std::sync::Arc<PatreonSettings>,
     pub(super) budget: std::sync::Arc<PatreonBudget>,
+    /// The longest a call waits for the budget; `None`: as long as it takes.
+    max_budget_wait: Option<Duration>,
 }
 
 impl PatreonClient {
@@ -87,7 +89,28 @@ impl PatreonClient {
             http,
             settings: std::sync::Arc::new(settings),
             budget: std::sync::Arc::new(budget),
+            max_budget_wait: None,
         })
+    }
+
+    /// Calls that would wait longer than `max_wait` for the budget (Patreon paused us after a
+    /// 429) fail at once as rate limited: for a process answering people, such as the api.
+    pub fn waiting_at_most(mut self, max_wait: Duration) -> Self {
+        self.max_budget_wait = Some(max_wait);
+        self
+    }
+
+    /// Waits for the budget to allow a call (with `token`, if it carries one).
+    pub(super) async fn take_budget(
+        &self,
+        token: Option<&SecretString>,
+    ) -> Result<(), PatreonError> {
+        self.budget
+            .acquire_within(token, self.max_budget_wait)
+            .await
+            .map_err(|wait| PatreonError::RateLimited {
+                retry_after: Some(wait),
+            })
     }
 
     /// Shares `budget` (e.g. one counted in Redis for the whole deployment) for every call.
@@ -153,7 +176,7 @@ impl PatreonClient {
         &self,
         form: &[(&str, &str)],
     ) -> Result<TokenGrant, PatreonError> {
-        self.budget.acquire(None).await;
+        self.take_budget(None).await?;
         let response = self
             .http
             .post(self.endpoint("/api/oauth2/token"))
@@ -217,7 +240,7 @@ impl PatreonClient {
     ) -> Result<Identity, PatreonError> {
         let mut url = self.endpoint("/api/oauth2/v2/identity");
         url.query_pairs_mut().extend_pairs(IDENTITY_QUERY);
-        self.budget.acquire(Some(access_token)).await;
+        self.take_budget(Some(access_token)).await?;
         let response = self
             .http
             .get(url)
@@ -272,7 +295,7 @@ impl PatreonClient {
         }
         let mut url = self.endpoint(&format!("/api/oauth2/v2/members/{member_id}"));
         url.query_pairs_mut().extend_pairs(MEMBER_QUERY);
-        self.budget.acquire(Some(token)).await;
+        self.take_budget(Some(token)).await?;
         let response = self
             .http
             .get(url)

@@ -139,7 +139,7 @@ impl PatreonClient {
             .creator_access_token
             .as_ref()
             .ok_or(PatreonError::NoCreatorToken)?;
-        self.budget.acquire(Some(token)).await;
+        self.take_budget(Some(token)).await?;
         let mut request = self
             .http
             .request(method, self.endpoint(path))

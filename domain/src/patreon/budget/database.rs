@@ -21,15 +21,15 @@ const SQLITE_NOW: &str =
 const POSTGRES_NOW: &str =
     "(SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) AS n";
 
-/// Inserts the call if fewer than the limit fall in the window and no pause holds.
-/// Binds: key, window ms, limit (SQLite repeats nothing: `?` are positional).
+/// Inserts the call if fewer than the limit fall in the window and no pause holds. Braced names
+/// are placeholders, bound in order; `{now}` and `{greatest}` are per-backend SQL.
 const TAKE: &str = "INSERT INTO patreon_budget_calls (budget_key, at_ms) \
      SELECT {key}, n.ms FROM {now} \
      WHERE (SELECT COUNT(*) FROM patreon_budget_calls c \
             WHERE c.budget_key = {key2} AND c.at_ms > n.ms - {window}) < {limit} \
        AND NOT EXISTS (SELECT 1 FROM patreon_budget_pauses p WHERE p.until_ms > n.ms)";
 
-/// What a taker that found no room waits for. Binds: key, window ms.
+/// What a taker that found no room waits for.
 const ROOM: &str = "SELECT n.ms AS now_ms, \
        (SELECT COUNT(*) FROM patreon_budget_calls c \
         WHERE c.budget_key = {key} AND c.at_ms > n.ms - {window}) AS taken, \

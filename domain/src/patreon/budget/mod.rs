@@ -8,7 +8,7 @@
 //! A 429 is Patreon telling the whole deployment to slow down: [`PatreonBudget::pause`] holds
 //! every call, in every process, until its `Retry-After` has passed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -109,12 +109,25 @@ impl PatreonBudget {
     /// Waits until a call may go to Patreon: one with `token` counts against that token's
     /// quota too (calls to the token endpoint pass `None`).
     pub async fn acquire(&self, token: Option<&SecretString>) {
+        // Without a deadline there is nothing to give up on.
+        let _ = self.acquire_within(token, None).await;
+    }
+
+    /// [`Self::acquire`], unless that means waiting longer than `max_wait` (when set): then
+    /// returns at once with how long the wait would be, for callers someone is waiting on (a
+    /// sign-in) to answer now rather than hang through a pause.
+    pub async fn acquire_within(
+        &self,
+        token: Option<&SecretString>,
+        max_wait: Option<Duration>,
+    ) -> Result<(), Duration> {
+        let deadline = max_wait.map(|d| Instant::now() + d);
         if let Some(token) = token {
             // The token's quota first: waiting on it must not hold a client-wide slot.
             let key = format!("token:{}", fingerprint(token));
-            self.acquire_slot(&key, self.per_token).await;
+            self.acquire_slot(&key, self.per_token, deadline).await?;
         }
-        self.acquire_slot("client", self.client).await;
+        self.acquire_slot("client", self.client, deadline).await
     }
 
     /// Holds every call of the deployment for `how_long` (Patreon answered 429): calls already
@@ -136,11 +149,23 @@ impl PatreonBudget {
         );
     }
 
-    async fn acquire_slot(&self, key: &str, quota: Quota) {
+    async fn acquire_slot(
+        &self,
+        key: &str,
+        quota: Quota,
+        deadline: Option<Instant>,
+    ) -> Result<(), Duration> {
+        let wait_for = |wait: Duration| async move {
+            if deadline.is_some_and(|d| Instant::now() + wait > d) {
+                return Err(wait);
+            }
+            tokio::time::sleep(wait).await;
+            Ok(())
+        };
         loop {
             // This process's own record of a 429 holds, whatever the shared store says.
             if let Some(wait) = self.local.paused_for() {
-                tokio::time::sleep(wait).await;
+                wait_for(wait).await?;
                 continue;
             }
             let shared = match &self.shared {
@@ -165,9 +190,9 @@ impl PatreonBudget {
                 }
             };
             if wait.is_zero() {
-                return;
+                return Ok(());
             }
-            tokio::time::sleep(wait).await;
+            wait_for(wait).await?;
         }
     }
 }
