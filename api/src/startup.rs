@@ -67,8 +67,11 @@ impl Application {
             &settings.patreon,
             redis.as_ref(),
             &settings.redis_key_prefix,
+            Some(&db),
         )
-        .context("cannot build the Patreon client")?;
+        .context("cannot build the Patreon client")?
+        // A sign-in does not hang through a pause after a 429: it answers "try again later".
+        .waiting_at_most(settings.patreon.timeout);
         let state = AppState {
             db,
             patreon,

@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         &settings.patreon,
         redis.as_ref(),
         &settings.redis_key_prefix,
+        Some(&db),
     )?;
 
     // One member, signed in through the mock as the api would.

@@ -171,6 +171,23 @@ pub async fn mark_retrying(db: &impl ConnectionTrait, id: &str, error: &str) -> 
     Ok(())
 }
 
+/// Puts the request back in the queue without counting the attempt that just ran: Patreon
+/// rate limited the deployment, which says nothing about this member.
+pub async fn give_back_attempt(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<()> {
+    job_request::Entity::update_many()
+        .col_expr(job_request::Column::Status, Expr::value("queued"))
+        .col_expr(job_request::Column::Error, Expr::value(error))
+        .col_expr(
+            job_request::Column::Attempts,
+            Expr::col(job_request::Column::Attempts).sub(1),
+        )
+        .filter(job_request::Column::Id.eq(id))
+        .filter(job_request::Column::Attempts.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Records how the job ended: `Ok(result)` or `Err(error label)`.
 pub async fn mark_finished(
     db: &impl ConnectionTrait,

@@ -16,6 +16,7 @@ mod m20261128_000009_add_user_admin_role;
 mod m20261128_000010_add_user_import_columns;
 mod m20261207_000011_add_user_delivery_order;
 mod m20261207_000012_create_auth_changes;
+mod m20261207_000013_create_patreon_budget;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_add_user_import_columns::Migration),
             Box::new(m20261207_000011_add_user_delivery_order::Migration),
             Box::new(m20261207_000012_create_auth_changes::Migration),
+            Box::new(m20261207_000013_create_patreon_budget::Migration),
         ]
     }
 }

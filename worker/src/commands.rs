@@ -83,15 +83,17 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
     }
 }
 
-/// A Patreon client counting its calls in the deployment's budget (in Redis when configured).
+/// A Patreon client counting its calls in the deployment's budget when Redis is configured.
 async fn patreon_client(settings: &Settings) -> anyhow::Result<domain::patreon::PatreonClient> {
     let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
         .await
         .context("cannot reach Redis at REDIS_URL")?;
+    // No database here: without Redis, these few calls count in this process alone.
     Ok(domain::patreon::client_for(
         &settings.patreon,
         redis.as_ref(),
         &settings.redis_key_prefix,
+        None,
     )?)
 }
 
@@ -105,6 +107,7 @@ async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<W
             &settings.patreon,
             redis.as_ref(),
             &settings.redis_key_prefix,
+            Some(&db),
         )?,
         db,
         settings: Arc::new(settings),

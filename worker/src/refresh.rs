@@ -8,6 +8,7 @@ use apalis::prelude::{AbortError, BoxDynError};
 use domain::{
     Error,
     jobs::{Job, MAX_ATTEMPTS, retry_delay},
+    patreon::{PatreonError, budget::DEFAULT_PAUSE},
     patreon_tokens,
 };
 
@@ -24,6 +25,14 @@ pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<Ran, Box
         }
         // The link is dead (now or before): recorded once, nothing left to do.
         Err(Error::NeedsRelogin) => Ok(Ran::Done),
+        // Rate limited: the deployment's limit, not this member's failure, so no attempt spent.
+        Err(Error::Patreon(PatreonError::RateLimited { retry_after })) => {
+            let retry = Job::RefreshToken { user_id, attempt };
+            let delay = retry_after.unwrap_or(DEFAULT_PAUSE);
+            ctx.queue.push_after(retry, delay).await?;
+            tracing::info!(user_id, attempt, "token refresh rate limited; deferred");
+            Ok(Ran::Deferred)
+        }
         Err(Error::Patreon(e)) if e.is_transient() && attempt + 1 < MAX_ATTEMPTS => {
             let next = attempt + 1;
             let delay = retry_delay(&e, next);

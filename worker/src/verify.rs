@@ -8,6 +8,7 @@ use domain::{
     jobs::{Job, MAX_ATTEMPTS, backoff, retry_delay},
     leases,
     membership_checks::{CheckOutcome, CheckTrigger},
+    patreon::{PatreonError, budget::DEFAULT_PAUSE},
     sweeps,
     verification::Verification,
 };
@@ -50,6 +51,18 @@ impl Tracker {
             Self::Request(id) => job_requests::mark_retrying(db, id, error).await,
             Self::SweepItem { sweep_id, user_id } => {
                 sweeps::retrying(db, *sweep_id, *user_id, error).await
+            }
+            Self::Untracked => Ok(()),
+        }
+    }
+
+    /// Patreon rate limited the deployment: the attempt is given back, since nothing about the
+    /// member failed, and the item waits for its deferred job.
+    async fn deferred(&self, db: &DatabaseConnection, error: &str) -> domain::Result<()> {
+        match self {
+            Self::Request(id) => job_requests::give_back_attempt(db, id, error).await,
+            Self::SweepItem { sweep_id, user_id } => {
+                sweeps::give_back_attempt(db, *sweep_id, *user_id, error).await
             }
             Self::Untracked => Ok(()),
         }
@@ -143,6 +156,19 @@ async fn run_leased(
         _ => ctx.verifier(),
     };
     let outcome = verifier.verify(&ctx.db, user_id, trigger).await;
+    if let Err(domain::Error::Patreon(PatreonError::RateLimited { retry_after })) = &outcome {
+        // A 429 is about the deployment, not this member (the client has paused every call):
+        // come back after it without spending an attempt, however long the storm lasts.
+        let delay = retry_after.unwrap_or(DEFAULT_PAUSE);
+        tracker.deferred(&ctx.db, "rate_limited").await?;
+        ctx.queue.push_after(job, delay).await?;
+        tracing::info!(
+            user_id,
+            delay_ms = delay.as_millis() as u64,
+            "Patreon rate limited the check; deferred"
+        );
+        return Ok(Ran::Deferred);
+    }
     if let Some((delay, reason)) = transient(&outcome, attempt)
         && attempt < MAX_ATTEMPTS
     {

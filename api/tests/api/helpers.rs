@@ -222,6 +222,7 @@ impl TestApp {
                 &self.settings.patreon,
                 redis.as_ref(),
                 &self.settings.redis_key_prefix,
+                Some(&self.db),
             )
             .unwrap(),
             settings: self.settings.clone(),

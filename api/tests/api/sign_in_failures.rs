@@ -88,12 +88,13 @@ on_both_backends! {
         let cases: Vec<(Faults, &str)> = vec![
             (Faults { token: fault(EndpointFault { status: 400, body: Some(serde_json::json!({"error": "invalid_grant"})), ..Default::default() }), ..Default::default() }, "patreon_error"),
             (Faults { token: fault(EndpointFault { status: 500, ..Default::default() }), ..Default::default() }, "patreon_unavailable"),
-            (Faults { token: fault(EndpointFault { status: 429, retry_after_secs: Some(9), ..Default::default() }), ..Default::default() }, "patreon_unavailable"),
             (Faults { token: fault(EndpointFault { status: 500, hang_ms: 30_000, ..Default::default() }), ..Default::default() }, "patreon_unavailable"),
             (Faults { token: EndpointFault { fail_next: 1, status: 200, bad_json: true, ..Default::default() }, ..Default::default() }, "patreon_error"),
             (Faults { token: EndpointFault { fail_next: 1, status: 200, body: Some(serde_json::json!({"access_token": "a", "refresh_token": "r", "expires_in": 100, "token_type": "mac"})), ..Default::default() }, ..Default::default() }, "patreon_error"),
             (Faults { token: EndpointFault { fail_next: 1, status: 200, body: Some(serde_json::json!({"access_token": "a", "expires_in": 100, "token_type": "Bearer"})), ..Default::default() }, ..Default::default() }, "patreon_error"),
             (Faults { identity: fault(EndpointFault { status: 503, ..Default::default() }), ..Default::default() }, "patreon_unavailable"),
+            // Last: a 429 pauses every call for its Retry-After, so later cases would not reach Patreon.
+            (Faults { token: fault(EndpointFault { status: 429, retry_after_secs: Some(9), ..Default::default() }), ..Default::default() }, "patreon_unavailable"),
         ];
         for (faults, reason) in cases {
             app.mock.set_faults(faults.clone());
@@ -112,6 +113,18 @@ on_both_backends! {
             assert_eq!(app.count("users").await, 0, "{faults:?}");
             assert_eq!(app.count("sessions").await, 0);
         }
+        // Within the 429's pause a sign-in answers at once, without calling Patreon, rather
+        // than hang until the pause ends.
+        app.mock.set_faults(Faults::default());
+        let grants = app.mock.stats().token_code_grants;
+        let (authorize, state_cookie) = app.start_login(None).await;
+        let callback = app.consent(&authorize, &id).await;
+        let started = std::time::Instant::now();
+        let response = app.callback(&callback, &state_cookie).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "a sign-in hung through the pause");
+        let landing = assert_no_sign_in(&app, response).await;
+        assert_eq!(landing, format!("{FRONTEND}/?auth=error&reason=patreon_unavailable"));
+        assert_eq!(app.mock.stats().token_code_grants, grants, "Patreon was not called during the pause");
     }
 
     async fn the_authorize_redirect_and_token_request_carry_the_exact_redirect_uri(app) {

@@ -71,6 +71,8 @@ pub struct PatreonClient {
     pub(super) http: reqwest::Client,
     pub(super) settings: std::sync::Arc<PatreonSettings>,
     pub(super) budget: std::sync::Arc<PatreonBudget>,
+    /// The longest a call waits for the budget; `None`: as long as it takes.
+    max_budget_wait: Option<Duration>,
 }
 
 impl PatreonClient {
@@ -88,7 +90,28 @@ impl PatreonClient {
             http,
             settings: std::sync::Arc::new(settings),
             budget: std::sync::Arc::new(budget),
+            max_budget_wait: None,
         })
+    }
+
+    /// Calls that would wait longer than `max_wait` for the budget (Patreon paused us after a
+    /// 429) fail at once as rate limited: for a process answering people, such as the api.
+    pub fn waiting_at_most(mut self, max_wait: Duration) -> Self {
+        self.max_budget_wait = Some(max_wait);
+        self
+    }
+
+    /// Waits for the budget to allow a call (with `token`, if it carries one).
+    pub(super) async fn take_budget(
+        &self,
+        token: Option<&SecretString>,
+    ) -> Result<(), PatreonError> {
+        self.budget
+            .acquire_within(token, self.max_budget_wait)
+            .await
+            .map_err(|wait| PatreonError::RateLimited {
+                retry_after: Some(wait),
+            })
     }
 
     /// Shares `budget` (e.g. one counted in Redis for the whole deployment) for every call.
@@ -147,15 +170,14 @@ impl PatreonClient {
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenGrant, PatreonError> {
         let result = self.token_request_unobserved(form).await;
-        observe("token", &result);
-        result
+        self.settle("token", result).await
     }
 
     async fn token_request_unobserved(
         &self,
         form: &[(&str, &str)],
     ) -> Result<TokenGrant, PatreonError> {
-        self.budget.acquire(None).await;
+        self.take_budget(None).await?;
         let response = self
             .http
             .post(self.endpoint("/api/oauth2/token"))
@@ -210,8 +232,7 @@ impl PatreonClient {
     /// Reads the member's identity and their membership of our campaign.
     pub async fn identity(&self, access_token: &SecretString) -> Result<Identity, PatreonError> {
         let result = self.identity_unobserved(access_token).await;
-        observe("identity", &result);
-        result
+        self.settle("identity", result).await
     }
 
     async fn identity_unobserved(
@@ -220,7 +241,7 @@ impl PatreonClient {
     ) -> Result<Identity, PatreonError> {
         let mut url = self.endpoint("/api/oauth2/v2/identity");
         url.query_pairs_mut().extend_pairs(IDENTITY_QUERY);
-        self.budget.acquire(Some(access_token)).await;
+        self.take_budget(Some(access_token)).await?;
         let response = self
             .http
             .get(url)
@@ -252,8 +273,7 @@ impl PatreonClient {
     /// when Patreon has no such member any more.
     pub async fn member(&self, member_id: &str) -> Result<Option<CampaignMember>, PatreonError> {
         let result = self.member_unobserved(member_id).await;
-        observe("member", &result);
-        result
+        self.settle("member", result).await
     }
 
     async fn member_unobserved(
@@ -276,7 +296,7 @@ impl PatreonClient {
         }
         let mut url = self.endpoint(&format!("/api/oauth2/v2/members/{member_id}"));
         url.query_pairs_mut().extend_pairs(MEMBER_QUERY);
-        self.budget.acquire(Some(token)).await;
+        self.take_budget(Some(token)).await?;
         let response = self
             .http
             .get(url)
@@ -296,8 +316,25 @@ impl PatreonClient {
     }
 }
 
+impl PatreonClient {
+    /// Counts a call by endpoint and outcome. A 429 holds every call of the deployment for
+    /// Patreon's `Retry-After`: the limit is the client's, so going on would only meet more.
+    pub(super) async fn settle<T>(
+        &self,
+        endpoint: &'static str,
+        result: Result<T, PatreonError>,
+    ) -> Result<T, PatreonError> {
+        if let Err(PatreonError::RateLimited { retry_after }) = &result {
+            let pause = retry_after.unwrap_or(super::budget::DEFAULT_PAUSE);
+            self.budget.pause(pause).await;
+        }
+        observe(endpoint, &result);
+        result
+    }
+}
+
 /// Counts a call by endpoint and outcome.
-pub(super) fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
+fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) => e.kind(),

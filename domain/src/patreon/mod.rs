@@ -11,25 +11,30 @@ pub use error::PatreonError;
 pub use resources::Identity;
 pub use webhooks_api::{MEMBER_TRIGGERS, Webhook};
 
-/// The Patreon client of a process: its calls counted against the deployment-wide budget in
-/// Redis when there is one, else against this process's own.
+/// The Patreon client of a process: its calls counted against the deployment-wide budget, in
+/// Redis when there is one, else in the database `db` (every process of a deployment shares
+/// it), else (a command without a database) against this process's own.
 pub fn client_for(
     settings: &crate::config::PatreonSettings,
     redis: Option<&redis::aio::ConnectionManager>,
     redis_key_prefix: &str,
+    db: Option<&sea_orm::DatabaseConnection>,
 ) -> Result<PatreonClient, PatreonError> {
     let client = PatreonClient::new(settings.clone())?;
-    Ok(match redis {
-        Some(conn) => {
-            let (per_client, per_token) = budget::quotas(settings);
-            client.with_budget(budget::PatreonBudget::shared(
-                per_client,
-                per_token,
-                conn.clone(),
-                format!("{redis_key_prefix}:patreon:budget"),
-            ))
-        }
-        None => client,
+    let (per_client, per_token) = budget::quotas(settings);
+    Ok(match (redis, db) {
+        (Some(conn), _) => client.with_budget(budget::PatreonBudget::shared(
+            per_client,
+            per_token,
+            conn.clone(),
+            format!("{redis_key_prefix}:patreon:budget"),
+        )),
+        (None, Some(db)) => client.with_budget(budget::PatreonBudget::database(
+            per_client,
+            per_token,
+            db.clone(),
+        )),
+        (None, None) => client,
     })
 }
 

@@ -8,10 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{
-    PatreonClient, PatreonError,
-    client::{check_status, observe},
-};
+use super::{PatreonClient, PatreonError, client::check_status};
 
 /// The triggers to subscribe to: every member event, since charge changes arrive as
 /// `members:update` and cancellations as either an update or a pledge delete.
@@ -128,8 +125,7 @@ impl PatreonClient {
         body: Option<Value>,
     ) -> Result<Value, PatreonError> {
         let result = self.webhooks_call_unobserved(method, path, body).await;
-        observe("webhooks", &result);
-        result
+        self.settle("webhooks", result).await
     }
 
     async fn webhooks_call_unobserved(
@@ -143,7 +139,7 @@ impl PatreonClient {
             .creator_access_token
             .as_ref()
             .ok_or(PatreonError::NoCreatorToken)?;
-        self.budget.acquire(Some(token)).await;
+        self.take_budget(Some(token)).await?;
         let mut request = self
             .http
             .request(method, self.endpoint(path))

@@ -203,6 +203,30 @@ pub async fn retrying(
     Ok(())
 }
 
+/// Patreon rate limited the deployment: the item stays queued (re-stamped) for its deferred job,
+/// and the attempt that just ran is not counted, since nothing about the member failed.
+pub async fn give_back_attempt(
+    db: &impl ConnectionTrait,
+    sweep_id: i64,
+    user_id: i64,
+    error: &str,
+) -> Result<()> {
+    sweep_item::Entity::update_many()
+        .col_expr(sweep_item::Column::Error, Expr::value(error))
+        .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
+        .col_expr(
+            sweep_item::Column::Attempts,
+            Expr::col(sweep_item::Column::Attempts).sub(1),
+        )
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::UserId.eq(user_id))
+        .filter(sweep_item::Column::Status.ne(DONE))
+        .filter(sweep_item::Column::Attempts.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Records how the member's check ended, and closes the sweep when it was the last one.
 pub async fn finish_item(
     db: &impl ConnectionTrait,

@@ -151,6 +151,7 @@ impl World {
                 &settings.patreon,
                 redis.as_ref(),
                 &settings.redis_key_prefix,
+                Some(&db),
             )
             .unwrap(),
             db,

@@ -11,6 +11,7 @@ mod jobs;
 mod metrics_access;
 mod pickup;
 mod postgres_restart;
+mod pressure;
 mod schema;
 mod sweeps;
 mod webhook_commands;
