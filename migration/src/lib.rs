@@ -14,6 +14,7 @@ mod m20261128_000007_create_job_leases;
 mod m20261128_000008_create_webhook_events;
 mod m20261128_000009_add_user_admin_role;
 mod m20261128_000010_add_user_import_columns;
+mod m20261207_000211_create_queue_clients;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_create_webhook_events::Migration),
             Box::new(m20261128_000009_add_user_admin_role::Migration),
             Box::new(m20261128_000010_add_user_import_columns::Migration),
+            Box::new(m20261207_000211_create_queue_clients::Migration),
         ]
     }
 }
