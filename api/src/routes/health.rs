@@ -1,6 +1,8 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
+use domain::queue_identity::Role;
+
 use super::ApiTags;
 use crate::state::AppState;
 
@@ -17,7 +19,7 @@ enum ReadyResponse {
     /// The database (and Redis, when configured) answer.
     #[oai(status = 200)]
     Ready(Json<Status>),
-    /// The database or Redis does not answer.
+    /// The database or Redis does not answer, or running workers take jobs from another queue.
     #[oai(status = 503)]
     NotReady(Json<Status>),
 }
@@ -32,7 +34,8 @@ impl HealthApi {
         })
     }
 
-    /// Readiness: the database is reachable, and Redis too when `REDIS_URL` is set.
+    /// Readiness: the database is reachable, Redis too when `REDIS_URL` is set, and running
+    /// workers take jobs from the queue this api pushes to.
     #[oai(path = "/readyz", method = "get")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
         let not_ready = |what: &str| {
@@ -49,6 +52,17 @@ impl HealthApi {
         {
             tracing::warn!(error = %e, "readiness: Redis unreachable");
             return not_ready("redis");
+        }
+        match domain::queue_identity::mismatch(&state.db, Role::Api, &state.jobs).await {
+            Ok(None) => {}
+            Ok(Some(problem)) => {
+                tracing::error!("readiness: {problem}");
+                return ReadyResponse::NotReady(Json(Status { status: problem }));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: job queue unreachable");
+                return not_ready("job queue");
+            }
         }
         ReadyResponse::Ready(Json(Status {
             status: "ok".into(),

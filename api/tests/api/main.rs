@@ -17,6 +17,7 @@ mod jwt_attacks;
 mod logs;
 mod metrics;
 mod openapi;
+mod queue;
 mod redis;
 mod session;
 mod sign_in;

@@ -8,6 +8,7 @@ mod helpers;
 mod import_profiles;
 mod jobs;
 mod postgres_restart;
+mod queue;
 mod schema;
 mod sweeps;
 mod webhook_commands;
