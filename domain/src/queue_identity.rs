@@ -190,15 +190,20 @@ pub async fn mismatch(
     if others.is_empty() || others.iter().any(|o| o.queue_epoch == mine) {
         return Ok(None);
     }
+    let mine_location = location(queue);
     let mut theirs: Vec<&str> = others.iter().map(|o| o.queue_location.as_str()).collect();
     theirs.sort_unstable();
     theirs.dedup();
+    if theirs == [mine_location.as_str()] {
+        // The same path, another file: each host (or container) has a queue of its own.
+        theirs = vec!["a file of the same name on another host or container"];
+    }
     Ok(Some(format!(
         "the {} and the {} use different job queues, so jobs are never run: this {} uses {}, the running {} use {}; give both the same REDIS_URL, or the same QUEUE_SQLITE_URL on one host",
         role.as_str(),
         role.other().as_str(),
         role.as_str(),
-        location(queue),
+        mine_location,
         match role.other() {
             Role::Api => "api processes",
             Role::Worker => "workers",

@@ -36,7 +36,8 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
     let work = async move { run(job, &owned_ctx).await }.instrument(span.clone());
     let ran = match tokio::spawn(work).await {
         Ok(ran) => ran,
-        Err(e) => Err(format!("job task ended: {e}").into()),
+        // A panic: not retried by the queue, as `catch_panic` had it.
+        Err(e) => Err(apalis::prelude::AbortError::new(format!("job task ended: {e}")).into()),
     };
     if let Err(e) = &ran {
         // The queue drops it; what the database still owes is pushed again by the reconciler.
