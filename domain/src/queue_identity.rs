@@ -65,6 +65,15 @@ pub async fn epoch(queue: &JobQueue) -> std::result::Result<String, QueueError> 
         JobQueue::Sqlite(storage) => {
             let pool = storage.pool();
             let sql = |e: sea_orm::sqlx::Error| QueueError::Open(e.to_string());
+            // A read first: the queue file's writers (apalis) are left alone once there is one.
+            let existing: Option<(String,)> =
+                sea_orm::sqlx::query_as("SELECT epoch FROM gate_queue_epoch WHERE id = 1")
+                    .fetch_optional(pool)
+                    .await
+                    .unwrap_or(None);
+            if let Some((epoch,)) = existing {
+                return Ok(epoch);
+            }
             sea_orm::sqlx::query(
                 "CREATE TABLE IF NOT EXISTS gate_queue_epoch \
                  (id INTEGER PRIMARY KEY CHECK (id = 1), epoch TEXT NOT NULL)",

@@ -33,9 +33,13 @@ pub async fn watch_queue(state: AppState) {
     let mut tick = tokio::time::interval(QUEUE_WATCH_EVERY);
     let mut watch: Option<QueueWatch> = None;
     let mut log = MismatchLog::default();
+    let mut first_round = true;
     loop {
         tick.tick().await;
-        if watch.is_none() {
+        // The first round only compares (reads); recording starts a round later, so a starting
+        // api adds no write to the database while its first requests arrive.
+        let recording = !std::mem::take(&mut first_round);
+        if recording && watch.is_none() {
             watch = QueueWatch::start(&state.db, Role::Api, &state.jobs)
                 .await
                 .ok();
