@@ -107,6 +107,7 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM, then drains in-flight requests for up to 10 s.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(routes::housekeeping::run(self.state.clone()));
+        let queue_watch = tokio::spawn(routes::housekeeping::watch_queue(self.state.clone()));
         let notifications = tokio::spawn(crate::auth_cache::follow_notifications(
             self.state.db.clone(),
             self.state.auth_cache.clone(),
@@ -116,6 +117,7 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
             .await;
         housekeeping.abort();
+        queue_watch.abort();
         notifications.abort();
         result
     }

@@ -67,6 +67,8 @@ pub struct Settings {
     pub redis_key_prefix: String,
     /// The embedded job queue's SQLite file, used when `REDIS_URL` is unset.
     pub queue_sqlite_url: String,
+    /// How long the queue keeps finished (done or dead) jobs before the worker trims them.
+    pub queue_retention: chrono::Duration,
     /// When sweeps re-verify every member.
     pub verify_schedule: crate::schedule::SweepSchedule,
     pub jwt: JwtSettings,
@@ -327,19 +329,24 @@ impl Settings {
             ));
         }
         let queue_poll = Duration::from_millis(queue_poll);
+        let database_url = v
+            .optional("DATABASE_URL")
+            .unwrap_or_else(|| crate::db::DEFAULT_SQLITE_URL.into());
         Ok(Self {
-            database_url: v
-                .optional("DATABASE_URL")
-                .unwrap_or_else(|| crate::db::DEFAULT_SQLITE_URL.into()),
+            queue_sqlite_url: v
+                .optional("QUEUE_SQLITE_URL")
+                .unwrap_or_else(|| crate::jobs::default_queue_sqlite_url(&database_url)),
+            queue_retention: chrono::Duration::hours(
+                v.parsed::<u32>("QUEUE_RETENTION_HOURS", 24, "a whole number of hours")?
+                    .into(),
+            ),
+            database_url,
             // Small pools serve best on small machines: the database does the work, not waiting.
             database_max_connections: v.parsed("DATABASE_MAX_CONNECTIONS", 10, "a whole number")?,
             redis_url: v.optional("REDIS_URL").map(SecretString::from),
             redis_key_prefix: v
                 .optional("REDIS_KEY_PREFIX")
                 .unwrap_or_else(|| "patreon-gate".into()),
-            queue_sqlite_url: v
-                .optional("QUEUE_SQLITE_URL")
-                .unwrap_or_else(|| crate::jobs::DEFAULT_QUEUE_SQLITE_URL.into()),
             verify_schedule: crate::schedule::SweepSchedule::parse(
                 &v.optional("VERIFY_SCHEDULE")
                     .unwrap_or_else(|| crate::schedule::DEFAULT_VERIFY_SCHEDULE.into()),

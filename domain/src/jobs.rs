@@ -12,8 +12,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::membership_checks::CheckTrigger;
 
-/// Default file of the embedded queue, used when `REDIS_URL` is unset.
+/// Default file of the embedded queue, used when `REDIS_URL` is unset and the database is not a
+/// SQLite file (beside which it would go, see [`default_queue_sqlite_url`]).
 pub const DEFAULT_QUEUE_SQLITE_URL: &str = "sqlite://./data/queue.db?mode=rwc";
+
+/// The embedded queue's default: `queue.db` in the directory of a SQLite database, so an api and
+/// a worker given the same database share the queue whatever directory each was started from.
+pub fn default_queue_sqlite_url(database_url: &str) -> String {
+    let Some(rest) = database_url.strip_prefix("sqlite:") else {
+        return DEFAULT_QUEUE_SQLITE_URL.to_owned();
+    };
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return DEFAULT_QUEUE_SQLITE_URL.to_owned();
+    }
+    let dir = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    format!("sqlite://{}?mode=rwc", dir.join("queue.db").display())
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -59,6 +78,8 @@ pub enum QueueError {
     Open(String),
     #[error("cannot push the job: {0}")]
     Push(String),
+    #[error("the job queue did not answer: {0}")]
+    Unavailable(String),
 }
 
 /// Where jobs wait. Cheap to clone; every clone talks to the same queue.
@@ -76,6 +97,9 @@ impl JobQueue {
         redis: Option<&ConnectionManager>,
     ) -> Result<Self, QueueError> {
         let queue = format!("{}:jobs", settings.redis_key_prefix);
+        if let Some(warning) = crate::queue_identity::setup_warning(settings) {
+            tracing::warn!("{warning}");
+        }
         match redis {
             Some(conn) => Ok(Self::redis(conn.clone(), &queue)),
             None => Self::sqlite(&settings.queue_sqlite_url, &queue).await,
@@ -170,6 +194,25 @@ pub fn backoff(attempt: i32) -> Duration {
 mod tests {
     use super::*;
     use crate::patreon::PatreonError;
+
+    #[test]
+    fn the_default_queue_file_sits_beside_a_sqlite_database() {
+        for (database, queue) in [
+            (
+                "sqlite:///srv/gate/gate.db?mode=rwc",
+                "sqlite:///srv/gate/queue.db?mode=rwc",
+            ),
+            (
+                "sqlite://./data/patreon-gate.db?mode=rwc",
+                "sqlite://./data/queue.db?mode=rwc",
+            ),
+            ("sqlite:gate.db", "sqlite://./queue.db?mode=rwc"),
+            ("postgres://db/gate", DEFAULT_QUEUE_SQLITE_URL),
+            ("sqlite::memory:", DEFAULT_QUEUE_SQLITE_URL),
+        ] {
+            assert_eq!(default_queue_sqlite_url(database), queue, "{database}");
+        }
+    }
 
     #[test]
     fn retries_honour_patreons_hint_and_otherwise_back_off_exponentially() {

@@ -22,6 +22,8 @@ pub mod metrics;
 pub mod patreon;
 pub mod patreon_tokens;
 pub mod profile_import;
+pub mod queue_identity;
+pub mod queue_trim;
 pub mod redis;
 pub mod retention;
 pub mod schedule;

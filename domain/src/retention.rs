@@ -230,6 +230,7 @@ mod tests {
         purges_only_what_is_past_its_retention(Backend::Sqlite).await;
     }
 
+    #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
     #[tokio::test]
     async fn purges_only_what_is_past_its_retention_on_postgres() {
         if postgres_enabled() {

@@ -9,6 +9,7 @@ pub mod job_lease;
 pub mod job_request;
 pub mod membership_check;
 pub mod oauth_state;
+pub mod queue_client;
 pub mod session;
 pub mod sweep;
 pub mod sweep_item;

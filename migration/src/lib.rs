@@ -17,6 +17,7 @@ mod m20261128_000010_add_user_import_columns;
 mod m20261207_000011_add_user_delivery_order;
 mod m20261207_000012_create_auth_changes;
 mod m20261207_000013_create_patreon_budget;
+mod m20261207_000014_create_queue_clients;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_add_user_delivery_order::Migration),
             Box::new(m20261207_000012_create_auth_changes::Migration),
             Box::new(m20261207_000013_create_patreon_budget::Migration),
+            Box::new(m20261207_000014_create_queue_clients::Migration),
         ]
     }
 }

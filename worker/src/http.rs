@@ -1,6 +1,6 @@
 //! The worker's small HTTP side: `/metrics` for Prometheus (with `METRICS_TOKEN` only),
-//! `/healthz` for liveness and `/readyz` (the database answers, with this release's schema) for
-//! orchestrators.
+//! `/healthz` for liveness and `/readyz` (the database answers, with this release's schema, and
+//! the api pushes to the queue this worker takes from) for orchestrators.
 
 use domain::metrics::{self, Scrape};
 use poem::{
@@ -46,11 +46,19 @@ fn healthz() -> &'static str {
 
 #[handler]
 async fn readyz(ctx: Data<&WorkerCtx>) -> Response {
-    let unavailable = |why: &'static str| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     match domain::db::schema_state(&ctx.db).await {
-        Ok(domain::db::SchemaState::Behind(_)) => unavailable("database not migrated yet"),
-        Ok(_) => "ok".into_response(),
-        Err(_) => unavailable("database unreachable"),
+        Ok(domain::db::SchemaState::Behind(_)) => {
+            return unavailable("database not migrated yet".into());
+        }
+        Ok(_) => {}
+        Err(_) => return unavailable("database unreachable".into()),
+    }
+    let role = domain::queue_identity::Role::Worker;
+    match domain::queue_identity::mismatch(&ctx.db, role, &ctx.queue).await {
+        Ok(None) => "ok".into_response(),
+        Ok(Some(problem)) => unavailable(problem),
+        Err(_) => unavailable("job queue unreachable".into()),
     }
 }
 

@@ -29,7 +29,16 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
         }
     };
     metrics().job(kind, "started");
-    let ran = run(job, &ctx).instrument(span.clone()).await;
+    // The work runs to its end even when the queue's worker drops this future (the queue failed
+    // under it: Redis restarted or lost its keys). Cut short between Patreon's answer to a token
+    // refresh and storing the new pair, it would lose the member's single-use refresh token.
+    let owned_ctx = (*ctx).clone();
+    let work = async move { run(job, &owned_ctx).await }.instrument(span.clone());
+    let ran = match tokio::spawn(work).await {
+        Ok(ran) => ran,
+        // A panic: not retried by the queue, as `catch_panic` had it.
+        Err(e) => Err(apalis::prelude::AbortError::new(format!("job task ended: {e}")).into()),
+    };
     if let Err(e) = &ran {
         // The queue drops it; what the database still owes is pushed again by the reconciler.
         span.in_scope(|| tracing::warn!(error = %cause_chain(e.as_ref()), "job failed"));

@@ -1,10 +1,19 @@
 //! The reconciler: re-derives from the database the work the queue owes and pushes it again.
 //! Redis may lose everything (a restart without persistence, `FLUSHALL`, a worker killed with
-//! jobs in flight); the database never forgets what was accepted (job-queue.md §5).
+//! jobs in flight); the database never forgets what was accepted (job-queue.md §5). It also
+//! notices a queue that lost everything at once (its epoch changed) and pushes everything owed
+//! within seconds, keeps the queue trimmed, and says when the api uses another queue.
 
 use std::time::Duration;
 
-use domain::{job_requests, jobs::Job, patreon_tokens, sweeps};
+use domain::{
+    job_requests,
+    jobs::Job,
+    metrics::{QueueStateLabels, metrics},
+    patreon_tokens,
+    queue_identity::{self, MismatchLog, QueueWatch, Role},
+    queue_trim, sweeps,
+};
 
 use crate::{WorkerCtx, sweeper::reconcile_sweep};
 
@@ -24,13 +33,45 @@ pub fn interval(lost_after: chrono::Duration) -> Duration {
         .clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-/// Runs for the life of the process: at start, then every [`interval`].
+/// How often the worker asks the queue whether it still holds what was pushed (its epoch).
+pub const QUEUE_LOOK_EVERY: Duration = Duration::from_secs(2);
+/// How often it checks that the api pushes to the queue it takes from.
+const MISMATCH_EVERY: Duration = Duration::from_secs(10);
+/// How often finished jobs are trimmed (every pass when `QUEUE_RETENTION_HOURS=0`).
+const TRIM_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Runs for the life of the process: at start, then every [`interval`], and at once whenever
+/// the queue turns out to have lost what it held.
 pub async fn run(ctx: WorkerCtx) {
     let lost_after = ctx.settings.job_lost_after;
-    let mut tick = tokio::time::interval(interval(lost_after));
+    let pass_every = interval(lost_after);
+    let mut tick = tokio::time::interval(QUEUE_LOOK_EVERY);
+    let mut loss = LossDetector::default();
+    let mut mismatch_log = MismatchLog::default();
+    let mut last_mismatch_check: Option<tokio::time::Instant> = None;
+    let mut last_pass: Option<tokio::time::Instant> = None;
     let mut last_refresh_scan: Option<tokio::time::Instant> = None;
+    let mut last_trim: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
+        let lost = loss.queue_was_lost(&ctx).await;
+        if last_mismatch_check.is_none_or(|at| at.elapsed() >= MISMATCH_EVERY) {
+            last_mismatch_check = Some(tokio::time::Instant::now());
+            match queue_identity::mismatch(&ctx.db, Role::Worker, &ctx.queue).await {
+                Ok(problem) => mismatch_log.report(problem.as_deref()),
+                Err(e) => tracing::debug!(error = %e, "cannot compare queues with the api"),
+            }
+        }
+        if !lost && last_pass.is_some_and(|at| at.elapsed() < pass_every) {
+            continue;
+        }
+        last_pass = Some(tokio::time::Instant::now());
+        // After a loss nothing queued is still in the queue: everything owed goes again now.
+        let lost_after = if lost {
+            chrono::Duration::zero()
+        } else {
+            lost_after
+        };
         reconcile_sweeps(&ctx, lost_after).await;
         match job_requests::repush_stale(&ctx.db, &ctx.queue, lost_after).await {
             Ok(0) => {}
@@ -48,6 +89,69 @@ pub async fn run(ctx: WorkerCtx) {
                 tracing::warn!(error = %e, "cannot queue token refreshes");
             }
         }
+        tidy_queue(&ctx, &mut last_trim).await;
+    }
+}
+
+/// Notices when the queue lost everything it held: its epoch changed since this process (or,
+/// at start, the deployment's workers) last looked. Also records which queue this worker uses.
+#[derive(Default)]
+pub struct LossDetector {
+    watch: Option<QueueWatch>,
+}
+
+impl LossDetector {
+    pub async fn queue_was_lost(&mut self, ctx: &WorkerCtx) -> bool {
+        if self.watch.is_none() {
+            match QueueWatch::start(&ctx.db, Role::Worker, &ctx.queue).await {
+                Ok(watch) => self.watch = Some(watch),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read which queue workers used");
+                    return false;
+                }
+            }
+        }
+        let Some(watch) = self.watch.as_mut() else {
+            return false;
+        };
+        match watch.look(&ctx.db, &ctx.queue).await {
+            Ok(true) => {
+                tracing::warn!(
+                    "the job queue lost what it held (emptied or restarted); pushing everything owed again now"
+                );
+                true
+            }
+            Ok(false) => false,
+            // The queue or the database is away: the job workers' restarts say so already.
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the queue's epoch");
+                false
+            }
+        }
+    }
+}
+
+/// Trims finished jobs past `QUEUE_RETENTION_HOURS` and counts what the queue holds.
+async fn tidy_queue(ctx: &WorkerCtx, last_trim: &mut Option<tokio::time::Instant>) {
+    let retention = ctx.settings.queue_retention;
+    if retention.is_zero() || last_trim.is_none_or(|at| at.elapsed() >= TRIM_EVERY) {
+        *last_trim = Some(tokio::time::Instant::now());
+        match queue_trim::trim_finished(&ctx.queue, retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "finished jobs trimmed from the queue"),
+            Err(e) => tracing::warn!(error = %e, "cannot trim finished jobs from the queue"),
+        }
+    }
+    match queue_trim::size(&ctx.queue).await {
+        Ok(size) => {
+            for (state, n) in size.by_state() {
+                metrics()
+                    .queue_jobs
+                    .get_or_create(&QueueStateLabels { state })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot count the queue's jobs"),
     }
 }
 

@@ -83,7 +83,17 @@ pub async fn sweep_now(ctx: &WorkerCtx, trigger: &str) -> anyhow::Result<(sweep:
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut last_reconcile = tokio::time::Instant::now() - RECONCILE_EVERY;
+    let mut loss = crate::reconciler::LossDetector::default();
+    let mut last_look = tokio::time::Instant::now() - crate::reconciler::QUEUE_LOOK_EVERY;
     let progress = loop {
+        // A queue that lost everything (Redis restarted, `FLUSHALL`) is noticed within seconds
+        // and the sweep's queued checks go again at once, not after `JOB_LOST_AFTER_SECS`.
+        if last_look.elapsed() >= crate::reconciler::QUEUE_LOOK_EVERY {
+            last_look = tokio::time::Instant::now();
+            if loss.queue_was_lost(ctx).await {
+                reconcile_sweep(ctx, sweep.id, chrono::Duration::zero()).await?;
+            }
+        }
         if last_reconcile.elapsed() >= RECONCILE_EVERY {
             reconcile_sweep(ctx, sweep.id, ctx.settings.job_lost_after).await?;
             last_reconcile = tokio::time::Instant::now();

@@ -1,6 +1,8 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
+use domain::queue_identity::Role;
+
 use super::ApiTags;
 use crate::state::AppState;
 
@@ -49,6 +51,16 @@ impl HealthApi {
         {
             tracing::warn!(error = %e, "readiness: Redis unreachable");
             return not_ready("redis");
+        }
+        // Not ready either while the running workers take jobs from another queue than ours.
+        match domain::queue_identity::mismatch(&state.db, Role::Api, &state.jobs).await {
+            Ok(None) => {}
+            // Logged by the api's queue watch, not on every probe.
+            Ok(Some(problem)) => return ReadyResponse::NotReady(Json(Status { status: problem })),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: job queue unreachable");
+                return not_ready("job queue");
+            }
         }
         ReadyResponse::Ready(Json(Status {
             status: "ok".into(),

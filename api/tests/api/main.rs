@@ -19,6 +19,7 @@ mod jwt_attacks;
 mod logs;
 mod metrics;
 mod openapi;
+mod queue;
 mod redis;
 mod refresh_tokens;
 mod session;

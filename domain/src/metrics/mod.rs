@@ -58,6 +58,12 @@ pub struct WebhookStateLabels {
     pub state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueStateLabels {
+    /// `waiting`, `running`, `done` or `dead`.
+    pub state: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub webhooks: Family<OutcomeLabels, Counter>,
@@ -76,6 +82,8 @@ pub struct Metrics {
     pub patreon_webhooks: Family<WebhookStateLabels, Gauge>,
     /// The most consecutive failed deliveries Patreon reports for any of our webhooks.
     pub patreon_webhook_failures: Gauge,
+    /// Jobs the queue holds by state, as the worker last counted them (worker only).
+    pub queue_jobs: Family<QueueStateLabels, Gauge>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -175,6 +183,12 @@ impl Metrics {
             "The most consecutive failed deliveries Patreon reports for one of our webhooks",
             patreon_webhook_failures.clone(),
         );
+        let queue_jobs = Family::default();
+        registry.register(
+            "queue_jobs",
+            "Jobs held by the job queue, by state (waiting, running, done, dead; finished ones until QUEUE_RETENTION_HOURS); counted by the worker",
+            queue_jobs.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -191,6 +205,7 @@ impl Metrics {
             sweep_lag_seconds,
             patreon_webhooks,
             patreon_webhook_failures,
+            queue_jobs,
         }
     }
 

@@ -45,6 +45,8 @@ fn the_alert_rules_name_only_exported_metrics() {
     m.membership_checks.get_or_create(&check).inc_by(0);
     let state = WebhookStateLabels { state: "active" };
     m.patreon_webhooks.get_or_create(&state).inc_by(0);
+    let state = QueueStateLabels { state: "done" };
+    m.queue_jobs.get_or_create(&state).inc_by(0);
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &metrics().registry).unwrap();
     let exported: Vec<&str> = out

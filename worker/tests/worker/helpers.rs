@@ -34,6 +34,8 @@ pub struct Options {
     pub admin_patreon_ids: &'static str,
     /// Use this (empty) database instead of a fresh one on `backend`.
     pub database_url: Option<String>,
+    /// Leave `QUEUE_SQLITE_URL` unset: the embedded queue goes where it goes by default.
+    pub default_queue: bool,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             lost_after_secs: 600,
             admin_patreon_ids: "",
             database_url: None,
+            default_queue: false,
         }
     }
 }
@@ -92,6 +95,7 @@ impl World {
             lost_after_secs,
             admin_patreon_ids,
             database_url,
+            default_queue,
         } = options;
         let mock = MockPatreon::start(MockConfig {
             campaign_id: CAMPAIGN.into(),
@@ -132,6 +136,9 @@ impl World {
             ("JOB_LOST_AFTER_SECS", lost_after_secs.to_string()),
             ("ADMIN_PATREON_IDS", admin_patreon_ids.into()),
         ]);
+        if default_queue {
+            vars.remove("QUEUE_SQLITE_URL");
+        }
         if let Some(url) = redis_url {
             vars.insert("REDIS_URL", url);
             let prefix = format!("gate-test-{}", &domain::secrets::random_id()[..12]);

@@ -12,6 +12,7 @@ mod metrics_access;
 mod pickup;
 mod postgres_restart;
 mod pressure;
+mod queue;
 mod schema;
 mod sweeps;
 mod webhook_commands;

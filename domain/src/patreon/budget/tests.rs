@@ -19,6 +19,7 @@ fn assert_within(times: &[Duration], limit: usize, window: Duration) {
     }
 }
 
+#[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test]
 async fn processes_sharing_redis_share_one_budget() {
     let Some(url) = std::env::var("TEST_REDIS_URL")
@@ -156,6 +157,7 @@ async fn processes_sharing_a_sqlite_file_share_one_budget() {
     processes_sharing_a_database_share_one_budget(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test]
 async fn processes_sharing_postgres_share_one_budget() {
     if postgres_enabled() {
@@ -181,6 +183,7 @@ async fn a_pause_holds_every_process_sharing_a_sqlite_file() {
     a_pause_holds_every_process_sharing_the_database(Backend::Sqlite).await;
 }
 
+#[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
 #[tokio::test]
 async fn a_pause_holds_every_process_sharing_postgres() {
     if postgres_enabled() {
@@ -188,6 +191,7 @@ async fn a_pause_holds_every_process_sharing_postgres() {
     }
 }
 
+#[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test]
 async fn a_pause_holds_every_process_sharing_redis() {
     let Some(url) = std::env::var("TEST_REDIS_URL")
