@@ -17,7 +17,7 @@ fn start_worker(app: &TestApp, queue: JobQueue) -> tokio::task::JoinHandle<anyho
     let ctx = worker::WorkerCtx {
         db: app.db.clone(),
         queue,
-        patreon: domain::patreon::client_for(&app.settings.patreon, None, "unused").unwrap(),
+        patreon: domain::patreon::client_for(&app.settings.patreon, None, "unused", None).unwrap(),
         settings: app.settings.clone(),
     };
     tokio::spawn(worker::startup::run_all(ctx, std::future::pending()))
