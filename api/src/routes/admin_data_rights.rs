@@ -132,6 +132,11 @@ pub(crate) async fn erase(
     let report = data_rights::erase(&state.db, member.id)
         .await
         .map_err(data_rights_error)?;
+    // Other processes learn of it from the database's change signal; this one must not wait for
+    // it: the erased member's tokens are refused from the next request.
+    state
+        .auth_cache
+        .forget(&domain::auth_events::AuthEvent::User(member.id));
     tracing::info!(
         admin_user_id = principal.user.id,
         erased_patreon_id = %member.patreon_id,
