@@ -155,7 +155,10 @@ async fn worker_run_and_sweep_now_share_one_budget_without_redis() {
         "{calls} calls to Patreon for {MEMBERS} members: {stats:?}"
     );
     // Both processes did the sweep's work, so the budget really was shared.
-    let metrics = reqwest::get(format!("http://127.0.0.1:{http_port}/metrics"))
+    let metrics = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{http_port}/metrics"))
+        .bearer_auth(crate::failures::WORKER_METRICS_TOKEN)
+        .send()
         .await
         .unwrap()
         .text()

@@ -13,7 +13,9 @@ use domain::{
 use patreon_mock::{Faults, MockUser};
 use test_support::{Backend, eventually, eventually_true};
 
-use crate::failures::{Reaped, assert_nothing_lost, free_port, members, start_sweep, wait_until};
+use crate::failures::{
+    Reaped, WORKER_METRICS_TOKEN, assert_nothing_lost, free_port, members, start_sweep, wait_until,
+};
 use crate::helpers::*;
 
 /// A fresh directory under the system's temp dir, removed afterwards.
@@ -174,6 +176,7 @@ async fn finished_jobs_are_trimmed(w: World) {
         &[
             ("QUEUE_RETENTION_HOURS", "0".into()),
             ("WORKER_HTTP_PORT", port.to_string()),
+            ("METRICS_TOKEN", WORKER_METRICS_TOKEN.into()),
         ],
     ));
     for id in ["6201", "6202"] {
@@ -198,7 +201,14 @@ async fn finished_jobs_are_trimmed(w: World) {
         "the queue's size in /metrics",
         Duration::from_secs(30),
         || async {
-            let (status, body) = get(&format!("http://127.0.0.1:{port}/metrics")).await?;
+            let response = reqwest::Client::new()
+                .get(format!("http://127.0.0.1:{port}/metrics"))
+                .bearer_auth(WORKER_METRICS_TOKEN)
+                .send()
+                .await
+                .ok()?;
+            let status = response.status().as_u16();
+            let body = response.text().await.ok()?;
             (status == 200 && body.contains("gate_queue_jobs{state=\"done\"} 0\n")).then_some(body)
         },
     )
