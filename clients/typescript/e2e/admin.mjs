@@ -216,8 +216,9 @@ async function scenario(browser, { api, mock }) {
     assert.equal(await memberRow(page, "Ada Active").locator("[data-status]").innerText(), "Not paying");
   });
 
-  await step("a recheck that gives up (Patreon answers 429) is listed under dead jobs; Retry queues it again", async () => {
-    const fault = { fail_next: 50, status: 429, retry_after_secs: 1 };
+  await step("a recheck that gives up (Patreon keeps answering 503) is listed under dead jobs; Retry queues it again", async () => {
+    // A 503 spends an attempt; a 429 would not (the check just waits for Patreon's Retry-After).
+    const fault = { fail_next: 50, status: 503 };
     const setFaults = (faults) =>
       fetch(`${mock}/__mock/faults`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(faults) });
     assert.equal((await setFaults({ identity: fault, members: fault, token: fault })).status, 200);
@@ -225,7 +226,7 @@ async function scenario(browser, { api, mock }) {
       await memberRow(page, "Ada Active").getByRole("button", { name: "Ada Active" }).click();
       const dialog = page.getByRole("dialog");
       await dialog.getByRole("button", { name: "Recheck now" }).click();
-      await dialog.getByText("The check failed: rate_limited.").waitFor({ timeout: 60_000 });
+      await dialog.getByText("The check failed: unavailable.").waitFor({ timeout: 60_000 });
       await dialog.getByRole("button", { name: "Close" }).click();
     } finally {
       assert.equal((await setFaults({})).status, 200);
@@ -233,7 +234,7 @@ async function scenario(browser, { api, mock }) {
     const dead = page.locator("#dead-list li").filter({ hasText: "Recheck" });
     await dead.waitFor();
     assert.match(await dead.innerText(), new RegExp(`member ${ADA}`));
-    assert.match(await dead.innerText(), /rate_limited after 5 attempts/);
+    assert.match(await dead.innerText(), /unavailable after 5 attempts/);
     await page.screenshot({ path: join(artifacts, "admin-dead-job-desktop.png"), fullPage: true });
     await dead.getByRole("button", { name: "Retry" }).click();
     await page.locator("#dead-note").getByText(`Recheck for member ${ADA} queued again.`).waitFor();
