@@ -182,7 +182,16 @@ async fn a_recheck_is_queued_run_and_shown_in_the_history(backend: Backend) {
         "an operator, not a member, asked"
     );
 
-    // The open recheck is followed rather than doubled; a worker runs it.
+    // The open recheck is followed rather than doubled; a worker runs it. Patreon answers slowly,
+    // so the recheck is still open (queued or running) when the second command looks, however
+    // quickly the worker takes it.
+    w.mock.set_faults(patreon_mock::Faults {
+        identity: patreon_mock::EndpointFault {
+            hang_ms: 1500,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
     start_worker(&w);
     let waited = ok(&w, &["users", "recheck", "3201", "--wait"]).await;
     assert!(
