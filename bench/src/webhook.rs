@@ -81,6 +81,8 @@ async fn main() -> anyhow::Result<()> {
         ("FRONTEND_URL", format!("{api_url}/")),
         ("COOKIE_SECURE", "false".into()),
         ("AUTH_RATE_LIMIT_PER_MINUTE", "100000".into()),
+        // One address sends every delivery here, far above what one Patreon address would.
+        ("WEBHOOK_RATE_LIMIT_PER_MINUTE", "1000000".into()),
         ("PORT", port.to_string()),
         ("BIND_ADDRESS", "127.0.0.1".into()),
         ("WORKER_HTTP_PORT", "0".into()),

@@ -383,9 +383,12 @@ impl Settings {
                 30,
                 "a whole number",
             )?,
+            // Patreon sends a billing day's deliveries from a few addresses, and three refused
+            // in a row pause the webhook: the limit only stops floods (forged ones fail the
+            // signature check before any work).
             webhook_rate_limit_per_minute: v.parsed(
                 "WEBHOOK_RATE_LIMIT_PER_MINUTE",
-                600,
+                6000,
                 "a whole number",
             )?,
             auth_cache_ttl: Duration::from_millis(v.parsed(
