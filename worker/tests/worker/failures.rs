@@ -167,7 +167,7 @@ async fn a_worker_killed_mid_sweep_leaves_nothing_undone() {
 
 /// Deletes every key of this world's deployment: what a `FLUSHALL` or a Redis restart without
 /// persistence does to it, without touching other tests sharing the server.
-async fn lose_all_redis_keys(w: &World) -> usize {
+pub async fn lose_all_redis_keys(w: &World) -> usize {
     let url = secrecy::SecretString::from(w.env["REDIS_URL"].clone());
     let mut conn = domain::redis::connect(&url).await.unwrap();
     let pattern = format!("{}*", w.env["REDIS_KEY_PREFIX"]);

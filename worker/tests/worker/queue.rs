@@ -14,7 +14,8 @@ use patreon_mock::{Faults, MockUser};
 use test_support::{Backend, eventually, eventually_true};
 
 use crate::failures::{
-    Reaped, WORKER_METRICS_TOKEN, assert_nothing_lost, free_port, members, start_sweep, wait_until,
+    Reaped, WORKER_METRICS_TOKEN, assert_nothing_lost, free_port, lose_all_redis_keys, members,
+    start_sweep, wait_until,
 };
 use crate::helpers::*;
 
@@ -246,25 +247,6 @@ async fn finished_jobs_are_trimmed_from_the_redis_queue() {
     finished_jobs_are_trimmed(w).await;
 }
 
-/// Deletes every Redis key of the world's deployment, as `FLUSHALL` does to it.
-async fn flush(w: &World) -> usize {
-    let url = secrecy::SecretString::from(w.env["REDIS_URL"].clone());
-    let mut conn = domain::redis::connect(&url).await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", w.env["REDIS_KEY_PREFIX"]))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
-    keys.len()
-}
-
 /// A world on Redis whose lost-job rule stays at its default (600 s), with 30 paying members
 /// and a Patreon slow enough that a sweep is still queued when the queue is lost.
 async fn world_with_a_queue_to_lose(first: u32) -> Option<World> {
@@ -318,7 +300,10 @@ async fn a_queue_lost_mid_sweep_is_refilled_within_seconds_not_after_job_lost_af
     let sweep = start_sweep(&w, "lost-queue-test").await;
     let _worker = Reaped(slow_worker(&w, &["run"]));
     wait_until(&w, sweep, Duration::from_secs(60), |p| p.done >= 5).await;
-    assert!(flush(&w).await > 0, "the queue had keys to lose");
+    assert!(
+        lose_all_redis_keys(&w).await > 0,
+        "the queue had keys to lose"
+    );
     let lost_at = sweeps::progress(&w.ctx.db, sweep).await.unwrap();
     assert!(
         lost_at.done < 25,
@@ -346,7 +331,10 @@ async fn sweep_now_finishes_within_seconds_after_the_queue_lost_everything() {
     })
     .await;
     wait_until(&w, sweep, Duration::from_secs(60), |p| p.done >= 5).await;
-    assert!(flush(&w).await > 0, "the queue had keys to lose");
+    assert!(
+        lose_all_redis_keys(&w).await > 0,
+        "the queue had keys to lose"
+    );
 
     let status = eventually("sweep --now to exit", Duration::from_secs(60), || {
         let exited = sweeping.0.try_wait().unwrap();
