@@ -1,6 +1,7 @@
 //! Tells the tests which optional servers they may use, so a test that needs PostgreSQL or Redis
 //! is listed as ignored, with the variable to set, in `cargo test`'s summary when it is missing,
-//! instead of passing without having run. Changing the variable rebuilds this crate.
+//! instead of passing without having run. Changing the variable rebuilds the crate. The build
+//! script of api, worker and domain (`build = ...` in their Cargo.toml).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(postgres_tests, redis_tests)");
