@@ -147,7 +147,7 @@ pub async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
     if let Some((session, user)) = state.auth_cache.get(&claims.sid, &claims.sub, now) {
         return Ok(Principal { user, session, via });
     }
-    let found = domain::sessions::find_live(&state.db, &claims.sid, &claims.sub, now).await?;
+    let found = domain::auth::sessions::find_live(&state.db, &claims.sid, &claims.sub, now).await?;
     let (session, user) = found.ok_or_else(|| reject("session revoked or expired"))?;
     state.auth_cache.put(&session, &user);
     Ok(Principal { user, session, via })

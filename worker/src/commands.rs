@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use domain::{
-    config::Settings, db::SchemaState, jobs::JobQueue, membership_checks::CheckTrigger,
-    verification::Verification,
+    infra::config::Settings, infra::db::SchemaState, work::jobs::JobQueue, members::membership_checks::CheckTrigger,
+    members::verification::Verification,
 };
 use sea_orm::DatabaseConnection;
 
@@ -26,7 +26,7 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
         let mut stdout = std::io::stdout();
         return crate::webhook_commands::run(&patreon, &args[1..], &mut stdout).await;
     }
-    let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
+    let db = domain::infra::db::connect(&settings.database_url, settings.database_max_connections)
         .await
         .context("cannot open the database at DATABASE_URL")?;
     let command = args.first().map(String::as_str).unwrap_or("run");
@@ -42,8 +42,8 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
         "run" => run(context(settings, db).await?).await,
         "purge" => {
             let now = chrono::Utc::now();
-            let removed = domain::sessions::purge_expired_sign_ins(&db, now).await?;
-            let old = domain::retention::purge(&db, now).await?;
+            let removed = domain::auth::purge_expired_sign_ins(&db, now).await?;
+            let old = domain::work::retention::purge(&db, now).await?;
             println!(
                 "removed {removed} expired sign-in rows, {} finished rechecks, {} sweeps, {} webhook deliveries, {} leases past their retention",
                 old.job_requests, old.sweeps, old.webhook_events, old.leases
@@ -51,7 +51,7 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
             Ok(())
         }
         "rotate-keys" => {
-            let report = domain::key_rotation::reencrypt_all(&db, &settings.token_cipher).await?;
+            let report = domain::patreon::key_rotation::reencrypt_all(&db, &settings.token_cipher).await?;
             println!(
                 "re-encrypted {} users' tokens ({} changed concurrently and were left as they are)",
                 report.reencrypted, report.skipped
@@ -85,7 +85,7 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
 
 /// A Patreon client counting its calls in the deployment's budget when Redis is configured.
 async fn patreon_client(settings: &Settings) -> anyhow::Result<domain::patreon::PatreonClient> {
-    let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+    let redis = domain::infra::redis::connect_if_configured(settings.redis_url.as_ref())
         .await
         .context("cannot reach Redis at REDIS_URL")?;
     // No database here: without Redis, these few calls count in this process alone.
@@ -98,7 +98,7 @@ async fn patreon_client(settings: &Settings) -> anyhow::Result<domain::patreon::
 }
 
 async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<WorkerCtx> {
-    let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+    let redis = domain::infra::redis::connect_if_configured(settings.redis_url.as_ref())
         .await
         .context("cannot reach Redis at REDIS_URL")?;
     Ok(WorkerCtx {
@@ -116,7 +116,7 @@ async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<W
 
 /// `worker verify <patreon id>`: an operator's immediate recheck of one member.
 async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
-    let user = domain::users::find_by_patreon_id(&ctx.db, patreon_id)
+    let user = domain::members::users::find_by_patreon_id(&ctx.db, patreon_id)
         .await?
         .with_context(|| format!("no member with Patreon id {patreon_id}"))?;
     match ctx
@@ -146,7 +146,7 @@ async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
 
 /// Fails with what to do when the database is behind this release.
 async fn check_schema(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let state = domain::db::schema_state(db)
+    let state = domain::infra::db::schema_state(db)
         .await
         .context("cannot read the database's applied migrations")?;
     if let Some(advice) = state.advice() {
@@ -191,7 +191,7 @@ async fn until_migrated(
 ) -> bool {
     let mut last_told: Option<tokio::time::Instant> = None;
     loop {
-        match domain::db::schema_state(db).await {
+        match domain::infra::db::schema_state(db).await {
             Ok(SchemaState::Current) => return true,
             Ok(SchemaState::Ahead(unknown)) => {
                 tracing::warn!(?unknown, "the database was migrated by a newer release");

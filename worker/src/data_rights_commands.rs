@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use domain::data_rights;
+use domain::members::data_rights;
 use entity::user;
 use sea_orm::DatabaseConnection;
 
@@ -30,7 +30,7 @@ pub async fn run(
 }
 
 async fn member(db: &DatabaseConnection, patreon_id: &str) -> anyhow::Result<user::Model> {
-    domain::users::find_by_patreon_id(db, patreon_id)
+    domain::members::users::find_by_patreon_id(db, patreon_id)
         .await?
         .with_context(|| format!("no member with Patreon id {patreon_id}"))
 }

@@ -1,10 +1,10 @@
 //! `worker import-profiles`: members from the old app's profile table into `users` (see
-//! `domain::profile_import` for what happens to them).
+//! `domain::members::profile_import` for what happens to them).
 
 use std::io::Write;
 
 use anyhow::Context;
-use domain::profile_import::{self, ProfileColumns, ProfileSource};
+use domain::members::profile_import::{self, ProfileColumns, ProfileSource};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 pub const USAGE: &str = "usage: worker import-profiles --from <DATABASE_URL> \

@@ -19,10 +19,10 @@ pub mod webhook_watch;
 use std::sync::Arc;
 
 use domain::{
-    config::Settings,
-    jobs::JobQueue,
+    infra::config::Settings,
+    work::jobs::JobQueue,
     patreon::PatreonClient,
-    verification::{REFRESH_AHEAD, Verifier},
+    members::verification::{REFRESH_AHEAD, Verifier},
 };
 use sea_orm::DatabaseConnection;
 

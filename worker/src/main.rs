@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use domain::config::Settings;
+use domain::infra::config::Settings;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    domain::telemetry::init("info");
+    domain::infra::telemetry::init("info");
     let args: Vec<String> = std::env::args().skip(1).collect();
     match worker::commands::dispatch(settings, &args).await {
         Ok(()) => ExitCode::SUCCESS,

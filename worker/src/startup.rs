@@ -3,7 +3,7 @@
 use std::{future::Future, time::Duration};
 
 use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
-use domain::jobs::JobQueue;
+use domain::work::jobs::JobQueue;
 
 use crate::{WorkerCtx, poll::EveryTick};
 
@@ -96,7 +96,7 @@ async fn run_workers(
     let name = format!(
         "verify-{}-{}",
         std::process::id(),
-        &domain::secrets::random_id()[..8]
+        &domain::infra::secrets::random_id()[..8]
     );
     let ctx = ctx.clone();
     let concurrency = ctx.settings.worker_concurrency;

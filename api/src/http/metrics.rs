@@ -4,7 +4,7 @@
 
 use std::{sync::LazyLock, time::Instant};
 
-use domain::metrics::{self, HttpLabels, Scrape, metrics};
+use domain::infra::metrics::{self, HttpLabels, Scrape, metrics};
 use poem::{
     Endpoint, IntoResponse, Request, Response, Result, handler,
     http::{Method, StatusCode, header},

@@ -1,8 +1,8 @@
-//! Admin endpoints (members with the admin role, `domain::admins`): jobs that gave up, and
+//! Admin endpoints (members with the admin role, `domain::auth::admins`): jobs that gave up, and
 //! retrying them.
 
 use chrono::{DateTime, Utc};
-use domain::dead_letters::{self, DeadJobRef};
+use domain::work::dead_letters::{self, DeadJobRef};
 use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, Union, payload::Json};
 
@@ -97,7 +97,7 @@ operation_errors!(RetryDeadError {
 });
 
 pub(crate) fn require_admin(principal: &Principal, state: &AppState) -> Result<(), ApiError> {
-    if domain::admins::is_admin(&principal.user, &state.settings.admin_patreon_ids) {
+    if domain::auth::admins::is_admin(&principal.user, &state.settings.admin_patreon_ids) {
         return Ok(());
     }
     Err(ApiError::new(

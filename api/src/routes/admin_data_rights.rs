@@ -3,7 +3,7 @@
 //! `DELETE /api/admin/members/{id}` is declared next to that path's GET in `admin_members`
 //! (poem-openapi writes a path once per API, so one path must live in one API) and runs [`erase`].
 
-use domain::data_rights::{self, ErasureReport};
+use domain::members::data_rights::{self, ErasureReport};
 use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
@@ -126,7 +126,7 @@ pub(crate) async fn erase(
 ) -> Result<Json<ErasureReportOut>, EraseError> {
     require_admin(principal, state)?;
     principal.require_same_site(req, state)?;
-    let member = domain::members::find(&state.db, id)
+    let member = domain::members::listing::find(&state.db, id)
         .await?
         .ok_or_else(no_such_member)?;
     let report = data_rights::erase(&state.db, member.id)
@@ -136,7 +136,7 @@ pub(crate) async fn erase(
     // it: the erased member's tokens are refused from the next request.
     state
         .auth_cache
-        .forget(&domain::auth_events::AuthEvent::User(member.id));
+        .forget(&domain::auth::auth_events::AuthEvent::User(member.id));
     tracing::info!(
         admin_user_id = principal.user.id,
         erased_patreon_id = %member.patreon_id,

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    job_requests::{self, Requested},
-    members::{self, MemberQuery, MemberSort, StatusFilter},
-    membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
+    members::listing::{self, MemberQuery, MemberSort, StatusFilter},
+    members::membership_checks::CheckTrigger,
 };
 use entity::{membership_check, user};
 use poem::{Request, http::StatusCode, web::Data};
@@ -77,8 +77,8 @@ struct MemberSummary {
 impl MemberSummary {
     fn new(u: user::Model, state: &AppState, now: DateTime<Utc>) -> Self {
         Self {
-            is_paid_member: members::is_paid_member(&u, state.settings.stale_after, now),
-            is_admin: domain::admins::is_admin(&u, &state.settings.admin_patreon_ids),
+            is_paid_member: listing::is_paid_member(&u, state.settings.stale_after, now),
+            is_admin: domain::auth::admins::is_admin(&u, &state.settings.admin_patreon_ids),
             id: u.id,
             patreon_id: u.patreon_id,
             name: u.full_name,
@@ -206,7 +206,7 @@ impl AdminMembersApi {
         };
         let now = Utc::now();
         let (total, page) =
-            members::list(&state.db, &query, state.settings.stale_after, now).await?;
+            listing::list(&state.db, &query, state.settings.stale_after, now).await?;
         let members = page
             .into_iter()
             .map(|u| MemberSummary::new(u, &state, now))
@@ -223,10 +223,10 @@ impl AdminMembersApi {
         id: Path<i64>,
     ) -> Result<Json<MemberDetail>, MemberError> {
         require_admin(auth.principal(), &state)?;
-        let member = members::find(&state.db, id.0)
+        let member = listing::find(&state.db, id.0)
             .await?
             .ok_or_else(no_such_member)?;
-        let checks = members::history(&state.db, member.id, 100).await?;
+        let checks = listing::history(&state.db, member.id, 100).await?;
         Ok(Json(MemberDetail {
             member: MemberSummary::new(member, &state, Utc::now()),
             checks: checks.into_iter().map(CheckEntry::from).collect(),
@@ -246,7 +246,7 @@ impl AdminMembersApi {
         let principal = auth.principal();
         require_admin(principal, &state)?;
         principal.require_same_site(req, &state)?;
-        let member = members::find(&state.db, id.0)
+        let member = listing::find(&state.db, id.0)
             .await?
             .ok_or_else(no_such_member)?;
         let requested = job_requests::request_verification(

@@ -1,7 +1,7 @@
 //! Admin endpoints for sweeps: the schedule, recent sweeps with their counts, and "run now".
 
 use chrono::{DateTime, Utc};
-use domain::sweeps::{self, ManualSweep};
+use domain::work::sweeps::{self, ManualSweep};
 use entity::sweep;
 use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::{bail, ensure};
-use domain::dead_letters::{self, DeadJobRef};
+use domain::work::dead_letters::{self, DeadJobRef};
 
 use super::{table, when};
 use crate::WorkerCtx;

@@ -57,7 +57,7 @@ async fn member(db: &impl ConnectionTrait, patreon_id: &str) -> anyhow::Result<u
     if !domain::patreon::resources::is_numeric_id(patreon_id) {
         bail!("{patreon_id:?} is not a Patreon user id (those are numbers)");
     }
-    domain::users::find_by_patreon_id(db, patreon_id)
+    domain::members::users::find_by_patreon_id(db, patreon_id)
         .await?
         .with_context(|| {
             format!(
@@ -93,7 +93,7 @@ async fn revoke_sessions(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let u = member(&ctx.db, patreon_id).await?;
-    let ended = domain::sessions::revoke_all_for_user(&ctx.db, u.id, chrono::Utc::now()).await?;
+    let ended = domain::auth::sessions::revoke_all_for_user(&ctx.db, u.id, chrono::Utc::now()).await?;
     writeln!(out, "ended {ended} session(s) of {}", named(&u))?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use domain::admins;
+use domain::auth::admins;
 
 use super::{member, named, table};
 use crate::WorkerCtx;

@@ -5,10 +5,10 @@ use std::{io::Write, time::Duration};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use domain::{
-    admins,
-    job_requests::{self, Requested},
-    members::{self, MemberQuery, MemberSort, StatusFilter},
-    membership_checks::CheckTrigger,
+    auth::admins,
+    work::job_requests::{self, Requested},
+    members::listing::{self, MemberQuery, MemberSort, StatusFilter},
+    members::membership_checks::CheckTrigger,
 };
 use entity::{job_request, membership_check, user};
 
@@ -28,7 +28,7 @@ pub async fn list(ctx: &WorkerCtx, flags: &[&str], out: &mut impl Write) -> anyh
     let query = parse_list_flags(flags)?;
     let now = Utc::now();
     let stale_after = ctx.settings.stale_after;
-    let (total, page) = members::list(&ctx.db, &query, stale_after, now).await?;
+    let (total, page) = listing::list(&ctx.db, &query, stale_after, now).await?;
     if page.is_empty() {
         writeln!(out, "no members match")?;
         return Ok(());
@@ -41,7 +41,7 @@ pub async fn list(ctx: &WorkerCtx, flags: &[&str], out: &mut impl Write) -> anyh
                 u.patreon_id.clone(),
                 u.full_name.clone().unwrap_or_default(),
                 u.email.clone().unwrap_or_default(),
-                yes_no(members::is_paid_member(u, stale_after, now)).to_owned(),
+                yes_no(listing::is_paid_member(u, stale_after, now)).to_owned(),
                 when(u.last_checked),
                 yes_no(admins::is_admin(u, bootstrap)).to_owned(),
             ]
@@ -113,7 +113,7 @@ pub async fn show(ctx: &WorkerCtx, patreon_id: &str, out: &mut impl Write) -> an
         ("rule granted", yes_no(u.membership_active).to_owned()),
         (
             "paid access now",
-            yes_no(members::is_paid_member(&u, ctx.settings.stale_after, now)).to_owned(),
+            yes_no(listing::is_paid_member(&u, ctx.settings.stale_after, now)).to_owned(),
         ),
         ("last checked", when(u.last_checked)),
         ("needs relogin", yes_no(u.needs_relogin).to_owned()),
@@ -123,7 +123,7 @@ pub async fn show(ctx: &WorkerCtx, patreon_id: &str, out: &mut impl Write) -> an
     for (name, value) in fields {
         writeln!(out, "{:<16} {value}", format!("{name}:"))?;
     }
-    let checks = members::history(&ctx.db, u.id, HISTORY).await?;
+    let checks = listing::history(&ctx.db, u.id, HISTORY).await?;
     writeln!(out)?;
     if checks.is_empty() {
         writeln!(out, "no checks recorded")?;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use domain::{
-    job_requests::{self, Requested},
-    membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
+    members::membership_checks::CheckTrigger,
 };
 use entity::{job_request, session, user};
 use patreon_mock::MockUser;
@@ -75,7 +75,7 @@ fn start_worker(w: &World) {
 }
 
 async fn user_row(w: &World, patreon_id: &str) -> user::Model {
-    domain::users::find_by_patreon_id(&w.ctx.db, patreon_id)
+    domain::members::users::find_by_patreon_id(&w.ctx.db, patreon_id)
         .await
         .unwrap()
         .unwrap()
@@ -442,7 +442,7 @@ async fn revoking_sessions_ends_every_sign_in_of_that_member_only(backend: Backe
     let other = w.signed_in(MockUser::active_patron("3602", CAMPAIGN)).await;
     let now = chrono::Utc::now();
     for user_id in [member, member, other] {
-        domain::sessions::create(&w.ctx.db, user_id, chrono::Duration::hours(1), now)
+        domain::auth::sessions::create(&w.ctx.db, user_id, chrono::Duration::hours(1), now)
             .await
             .unwrap();
     }
@@ -475,7 +475,7 @@ async fn revoking_sessions_ends_every_sign_in_of_that_member_only_on_postgres() 
 async fn an_unknown_member_is_an_error_and_changes_nothing() {
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("3701", CAMPAIGN)).await;
-    domain::sessions::create(
+    domain::auth::sessions::create(
         &w.ctx.db,
         member,
         chrono::Duration::hours(1),

@@ -1,7 +1,7 @@
 //! `worker members export|erase`, and jobs still queued for a member who was erased.
 
 use apalis::prelude::Data;
-use domain::{job_requests, jobs::Job, membership_checks::CheckTrigger};
+use domain::{work::job_requests, work::jobs::Job, members::membership_checks::CheckTrigger};
 use entity::{job_lease, job_request, membership_check, session, user};
 use patreon_mock::MockUser;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -31,7 +31,7 @@ async fn counts(w: &World) -> [u64; 4] {
 }
 
 async fn user_exists(w: &World, patreon_id: &str) -> bool {
-    domain::users::find_by_patreon_id(&w.ctx.db, patreon_id)
+    domain::members::users::find_by_patreon_id(&w.ctx.db, patreon_id)
         .await
         .unwrap()
         .is_some()
@@ -53,7 +53,7 @@ async fn the_commands_export_and_erase_a_member(backend: Backend) {
         "no token ciphertext in the export"
     );
 
-    let file = std::env::temp_dir().join(format!("member-{}.json", domain::secrets::random_id()));
+    let file = std::env::temp_dir().join(format!("member-{}.json", domain::infra::secrets::random_id()));
     let path = file.to_str().unwrap();
     let (printed, result) = members(&w, &["export", "7701", "--out", path]).await;
     result.unwrap();
@@ -120,7 +120,7 @@ async fn jobs_queued_for_an_erased_member_finish_as_no_ops(backend: Backend) {
     let w = World::new(backend).await;
     let member = w.signed_in(MockUser::active_patron("7711", CAMPAIGN)).await;
     let request = w.member_recheck(member).await;
-    domain::data_rights::erase(&w.ctx.db, member).await.unwrap();
+    domain::members::data_rights::erase(&w.ctx.db, member).await.unwrap();
     w.mock.reset_stats();
 
     let ctx = Data::new(w.ctx.clone());

@@ -2,11 +2,11 @@
 //! malformed rows reported and imported paid access bounded by `STALE_AFTER_DAYS`.
 
 use domain::{
-    members::{self, MemberQuery, StatusFilter, is_paid_member},
-    membership_checks::CheckTrigger,
-    profile_import::{self, ProfileColumns, ProfileSource, SkipReason},
-    users::find_by_patreon_id,
-    verification::Verification,
+    members::listing::{self, MemberQuery, StatusFilter, is_paid_member},
+    members::membership_checks::CheckTrigger,
+    members::profile_import::{self, ProfileColumns, ProfileSource, SkipReason},
+    members::users::find_by_patreon_id,
+    members::verification::Verification,
 };
 use entity::user;
 use patreon_mock::{MockMembership, MockTier, MockUser};
@@ -76,7 +76,7 @@ async fn paying_at(w: &World, at: chrono::DateTime<chrono::Utc>) -> u64 {
         limit: 1,
         ..MemberQuery::default()
     };
-    let (total, _) = members::list(&w.ctx.db, &query, w.ctx.settings.stale_after, at)
+    let (total, _) = listing::list(&w.ctx.db, &query, w.ctx.settings.stale_after, at)
         .await
         .unwrap();
     total

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use domain::metrics::metrics;
+use domain::infra::metrics::metrics;
 use domain::patreon::PatreonClient;
 use patreon_mock::MockUser;
 use poem::{Route, Server, http::StatusCode, listener::TcpListener, post};
