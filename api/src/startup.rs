@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use domain::{infra::config::Settings, auth::jwt::JwtKeys};
+use domain::{auth::jwt::JwtKeys, infra::config::Settings};
 use poem::{
     Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
@@ -25,9 +25,10 @@ impl Application {
         settings: Settings,
         listener: Option<std::net::TcpListener>,
     ) -> anyhow::Result<Self> {
-        let db = domain::infra::db::connect(&settings.database_url, settings.database_max_connections)
-            .await
-            .context("cannot open the database at DATABASE_URL")?;
+        let db =
+            domain::infra::db::connect(&settings.database_url, settings.database_max_connections)
+                .await
+                .context("cannot open the database at DATABASE_URL")?;
         if settings.auto_migrate {
             domain::infra::db::migrate(&db)
                 .await

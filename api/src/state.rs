@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use domain::{infra::config::Settings, auth::jwt::JwtKeys, patreon::PatreonClient};
+use domain::{auth::jwt::JwtKeys, infra::config::Settings, patreon::PatreonClient};
 use sea_orm::DatabaseConnection;
 
 use crate::{

@@ -7,8 +7,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use anyhow::Context;
 use base64::Engine;
 use domain::{
-    work::job_requests::{self, Requested},
     members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
 };
 use patreon_mock::{MockConfig, MockPatreon, MockUser};
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use domain::{
-    infra::config::Settings, infra::db::SchemaState, work::jobs::JobQueue, members::membership_checks::CheckTrigger,
-    members::verification::Verification,
+    infra::config::Settings, infra::db::SchemaState, members::membership_checks::CheckTrigger,
+    members::verification::Verification, work::jobs::JobQueue,
 };
 use sea_orm::DatabaseConnection;
 
@@ -51,7 +51,8 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
             Ok(())
         }
         "rotate-keys" => {
-            let report = domain::patreon::key_rotation::reencrypt_all(&db, &settings.token_cipher).await?;
+            let report =
+                domain::patreon::key_rotation::reencrypt_all(&db, &settings.token_cipher).await?;
             println!(
                 "re-encrypted {} users' tokens ({} changed concurrently and were left as they are)",
                 report.reencrypted, report.skipped

@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use domain::{
     infra::config::Settings,
-    work::jobs::JobQueue,
-    patreon::PatreonClient,
     members::verification::{REFRESH_AHEAD, Verifier},
+    patreon::PatreonClient,
+    work::jobs::JobQueue,
 };
 use sea_orm::DatabaseConnection;
 

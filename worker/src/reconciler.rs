@@ -7,12 +7,13 @@
 use std::time::Duration;
 
 use domain::{
-    work::job_requests,
-    work::jobs::Job,
     infra::metrics::{QueueStateLabels, metrics},
     patreon::tokens,
+    work::job_requests,
+    work::jobs::Job,
     work::queue_identity::{self, MismatchLog, QueueWatch, Role},
-    work::queue_trim, work::sweeps,
+    work::queue_trim,
+    work::sweeps,
 };
 
 use crate::{WorkerCtx, sweeper::reconcile_sweep};

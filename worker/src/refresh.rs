@@ -7,9 +7,9 @@
 use apalis::prelude::{AbortError, BoxDynError};
 use domain::{
     Error,
-    work::jobs::{Job, MAX_ATTEMPTS, retry_delay},
-    patreon::{PatreonError, budget::DEFAULT_PAUSE},
     patreon::tokens,
+    patreon::{PatreonError, budget::DEFAULT_PAUSE},
+    work::jobs::{Job, MAX_ATTEMPTS, retry_delay},
 };
 
 use crate::{WorkerCtx, jobs::Ran};
@@ -17,8 +17,7 @@ use crate::{WorkerCtx, jobs::Ran};
 pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<Ran, BoxDynError> {
     let cipher = &ctx.settings.token_cipher;
     let within = ctx.token_horizon();
-    match tokens::refresh_if_expiring(&ctx.db, &ctx.patreon, cipher, user_id, within).await
-    {
+    match tokens::refresh_if_expiring(&ctx.db, &ctx.patreon, cipher, user_id, within).await {
         Ok(outcome) => {
             tracing::debug!(user_id, ?outcome, "token refresh job done");
             Ok(Ran::Done)

@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError};
 use domain::{
+    members::membership_checks::{CheckOutcome, CheckTrigger},
+    members::verification::Verification,
+    patreon::{PatreonError, budget::DEFAULT_PAUSE},
     work::job_requests,
     work::jobs::{Job, MAX_ATTEMPTS, backoff, retry_delay},
     work::leases,
-    members::membership_checks::{CheckOutcome, CheckTrigger},
-    patreon::{PatreonError, budget::DEFAULT_PAUSE},
     work::sweeps,
-    members::verification::Verification,
 };
 use sea_orm::DatabaseConnection;
 

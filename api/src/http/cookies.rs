@@ -83,7 +83,9 @@ pub fn set_state(jar: &CookieJar, state: &str, settings: &CookieSettings) {
         &host_only,
     );
     cookie.set_max_age(std::time::Duration::from_secs(
-        domain::auth::sign_in::STATE_TTL.num_seconds().unsigned_abs(),
+        domain::auth::sign_in::STATE_TTL
+            .num_seconds()
+            .unsigned_abs(),
     ));
     jar.add(cookie);
 }

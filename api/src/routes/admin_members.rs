@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    work::job_requests::{self, Requested},
     members::listing::{self, MemberQuery, MemberSort, StatusFilter},
     members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
 };
 use entity::{membership_check, user};
 use poem::{Request, http::StatusCode, web::Data};

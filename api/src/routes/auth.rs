@@ -1,7 +1,9 @@
 //! Signing in with Patreon: start (`login`), finish (`callback`), and the handoff exchange.
 
 use chrono::Utc;
-use domain::{auth::auth_events::AuthEvent, infra::secrets, auth::sessions, auth::sign_in, members::users};
+use domain::{
+    auth::auth_events::AuthEvent, auth::sessions, auth::sign_in, infra::secrets, members::users,
+};
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
 use url::Url;

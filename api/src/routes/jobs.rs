@@ -3,9 +3,9 @@
 use chrono::{DateTime, Duration, Utc};
 use domain::{
     auth::auth_events::AuthEvent,
+    members::membership_checks::CheckTrigger,
     work::job_requests::{self, Requested},
     work::jobs::Job,
-    members::membership_checks::CheckTrigger,
 };
 use entity::job_request;
 use poem::{Request, web::Data};

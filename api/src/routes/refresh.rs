@@ -4,8 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use domain::{
     auth::auth_events::AuthEvent,
-    patreon::tokens::{self, KeepAlive},
     auth::sessions,
+    patreon::tokens::{self, KeepAlive},
 };
 use entity::user;
 use poem::{Request, web::Data, web::cookie::CookieJar};

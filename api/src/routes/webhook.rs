@@ -6,8 +6,8 @@
 
 use chrono::Utc;
 use domain::{
-    work::jobs::Job,
     infra::metrics::metrics,
+    work::jobs::Job,
     work::webhooks::{self, MAX_BODY_BYTES, Received},
 };
 use poem::{Body, IntoResponse, Request, Response, handler, http::StatusCode, web::Data};

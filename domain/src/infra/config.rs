@@ -6,8 +6,8 @@ use std::{collections::HashSet, time::Duration};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::infra::crypto::{KeyId, TokenCipher};
 use crate::auth::jwt::{JwtSecret, JwtSettings};
+use crate::infra::crypto::{KeyId, TokenCipher};
 use crate::members::membership::MembershipPolicy;
 
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use crate::infra::crypto::TokenCipher;
 use crate::members::membership::{self, AccessReason, MembershipPolicy};
 use crate::members::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, PatreonClient, PatreonError};
-use crate::{Error, Result, patreon::tokens, members::users};
+use crate::{Error, Result, members::users, patreon::tokens};
 
 /// How far ahead of expiry a check refreshes the member's Patreon token first.
 pub const REFRESH_AHEAD: Duration = Duration::days(1);
@@ -137,14 +137,8 @@ impl Verifier<'_> {
 
     /// `/identity` with a fresh token; one refresh-and-retry when Patreon refuses the token.
     async fn read_identity(&self, db: &DatabaseConnection, u: &user::Model) -> Result<Identity> {
-        tokens::refresh_if_expiring(
-            db,
-            self.patreon,
-            self.cipher,
-            u.id,
-            self.refresh_within,
-        )
-        .await?;
+        tokens::refresh_if_expiring(db, self.patreon, self.cipher, u.id, self.refresh_within)
+            .await?;
         let current = user::Entity::find_by_id(u.id)
             .one(db)
             .await?

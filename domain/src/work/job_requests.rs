@@ -9,8 +9,8 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
-use crate::work::jobs::{Job, JobQueue};
 use crate::members::membership_checks::CheckTrigger;
+use crate::work::jobs::{Job, JobQueue};
 use crate::{Result, infra::secrets};
 
 pub const VERIFY_MEMBERSHIP: &str = "verify_membership";

@@ -173,7 +173,6 @@ mod tests {
     use super::*;
     use crate::patreon::PatreonError;
 
-
     #[test]
     fn retries_honour_patreons_hint_and_otherwise_back_off_exponentially() {
         let hinted = PatreonError::RateLimited {

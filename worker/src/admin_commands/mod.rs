@@ -93,7 +93,8 @@ async fn revoke_sessions(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let u = member(&ctx.db, patreon_id).await?;
-    let ended = domain::auth::sessions::revoke_all_for_user(&ctx.db, u.id, chrono::Utc::now()).await?;
+    let ended =
+        domain::auth::sessions::revoke_all_for_user(&ctx.db, u.id, chrono::Utc::now()).await?;
     writeln!(out, "ended {ended} session(s) of {}", named(&u))?;
     Ok(())
 }

@@ -6,9 +6,9 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use domain::{
     auth::admins,
-    work::job_requests::{self, Requested},
     members::listing::{self, MemberQuery, MemberSort, StatusFilter},
     members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
 };
 use entity::{job_request, membership_check, user};
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use domain::{
-    work::job_requests::{self, Requested},
     members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
 };
 use entity::{job_request, session, user};
 use patreon_mock::MockUser;

@@ -1,7 +1,7 @@
 //! `worker members export|erase`, and jobs still queued for a member who was erased.
 
 use apalis::prelude::Data;
-use domain::{work::job_requests, work::jobs::Job, members::membership_checks::CheckTrigger};
+use domain::{members::membership_checks::CheckTrigger, work::job_requests, work::jobs::Job};
 use entity::{job_lease, job_request, membership_check, session, user};
 use patreon_mock::MockUser;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -53,7 +53,10 @@ async fn the_commands_export_and_erase_a_member(backend: Backend) {
         "no token ciphertext in the export"
     );
 
-    let file = std::env::temp_dir().join(format!("member-{}.json", domain::infra::secrets::random_id()));
+    let file = std::env::temp_dir().join(format!(
+        "member-{}.json",
+        domain::infra::secrets::random_id()
+    ));
     let path = file.to_str().unwrap();
     let (printed, result) = members(&w, &["export", "7701", "--out", path]).await;
     result.unwrap();
@@ -120,7 +123,9 @@ async fn jobs_queued_for_an_erased_member_finish_as_no_ops(backend: Backend) {
     let w = World::new(backend).await;
     let member = w.signed_in(MockUser::active_patron("7711", CAMPAIGN)).await;
     let request = w.member_recheck(member).await;
-    domain::members::data_rights::erase(&w.ctx.db, member).await.unwrap();
+    domain::members::data_rights::erase(&w.ctx.db, member)
+        .await
+        .unwrap();
     w.mock.reset_stats();
 
     let ctx = Data::new(w.ctx.clone());

@@ -210,7 +210,9 @@ async fn a_check_of_a_member_already_being_checked_waits_for_it() {
     assert_eq!((r.status.as_str(), r.attempts), ("queued", 0));
 
     // Once the first one lets go, the job that was handed back runs.
-    domain::work::leases::release(&w.ctx.db, held).await.unwrap();
+    domain::work::leases::release(&w.ctx.db, held)
+        .await
+        .unwrap();
     tokio::spawn(worker::startup::run(
         w.ctx.clone(),
         w.ctx.queue.clone(),
@@ -244,7 +246,9 @@ async fn a_job_that_keeps_crashing_its_worker_ends_dead() {
         (r.status.as_str(), r.error.as_deref()),
         ("failed", Some("crashed"))
     );
-    let dead = domain::work::dead_letters::list(&w.ctx.db, 10).await.unwrap();
+    let dead = domain::work::dead_letters::list(&w.ctx.db, 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, MAX_ATTEMPTS + 1);
 }
@@ -340,8 +344,8 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
 /// use up the member's own "recheck my status" (their cooldown counts their own requests).
 #[tokio::test]
 async fn a_webhooks_recheck_does_not_use_up_the_members_own_recheck() {
-    use domain::work::job_requests::Requested;
     use domain::members::membership_checks::CheckTrigger;
+    use domain::work::job_requests::Requested;
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("2080", CAMPAIGN)).await;
     let cooldown = chrono::Duration::minutes(1);

@@ -331,7 +331,9 @@ async fn a_sweep_check_that_gave_up_can_be_retried_and_reopens_the_sweep() {
     let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
     assert_eq!(p.failed, 1);
 
-    let dead = domain::work::dead_letters::list(&w.ctx.db, 10).await.unwrap();
+    let dead = domain::work::dead_letters::list(&w.ctx.db, 10)
+        .await
+        .unwrap();
     let item = domain::work::dead_letters::DeadJobRef::SweepItem {
         sweep_id: sweep.id,
         user_id: user,

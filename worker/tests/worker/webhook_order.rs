@@ -155,7 +155,9 @@ async fn an_applied_body_replayed_after_its_retention_is_still_a_repeat(w: World
     apply(&w, event).await;
 
     let later = Utc::now() + domain::work::retention::WEBHOOK_EVENTS + Duration::days(1);
-    domain::work::retention::purge(&w.ctx.db, later).await.unwrap();
+    domain::work::retention::purge(&w.ctx.db, later)
+        .await
+        .unwrap();
     let again = webhooks::receive(
         &w.ctx.db,
         body.as_bytes(),

@@ -200,7 +200,10 @@ async fn a_pause_holds_every_process_sharing_redis() {
     else {
         return;
     };
-    let key = format!("gate-test-{}:patreon:budget", crate::infra::secrets::random_id());
+    let key = format!(
+        "gate-test-{}:patreon:budget",
+        crate::infra::secrets::random_id()
+    );
     let url = SecretString::from(url);
     let quota = Quota::new(100, Duration::from_secs(2));
     let a = PatreonBudget::shared(

@@ -10,8 +10,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query:
 use secrecy::SecretString;
 
 use crate::infra::crypto::{TokenCipher, token_aad};
-use crate::patreon::PatreonClient;
 use crate::members::users::{ACCESS_TOKEN_COLUMN, REFRESH_TOKEN_COLUMN, encrypt_tokens};
+use crate::patreon::PatreonClient;
 use crate::{Error, Result, auth::sessions};
 
 mod row;

@@ -54,7 +54,8 @@ pub(super) async fn let_go_if_ours(
     lease_until: DateTime<Utc>,
 ) {
     // Left set, it expires at `lease_until`: giving up then loses nothing.
-    let _ = crate::infra::db_retry::until(lease_until, || clear_lease(u, lease_until).exec(db)).await;
+    let _ =
+        crate::infra::db_retry::until(lease_until, || clear_lease(u, lease_until).exec(db)).await;
 }
 
 /// Clears our refresh lease after a refresh that changed nothing (the pair is unchanged).

@@ -10,8 +10,8 @@ use sea_orm::{
 
 use super::{DONE, PENDING, QUEUED, close_if_complete};
 use crate::Result;
-use crate::work::jobs::{Job, JobQueue};
 use crate::members::membership_checks::{self, CheckOutcome, CheckTrigger};
+use crate::work::jobs::{Job, JobQueue};
 
 /// Pushes every item still `pending`, in batches of `batch`, marking each `queued` before its
 /// push (a crash in between leaves it for [`repush_stale`], never doubled). Returns how many.

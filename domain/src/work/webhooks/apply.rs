@@ -8,12 +8,12 @@ use sea_orm::{
     QueryFilter, sea_query::Expr,
 };
 
-use crate::work::job_requests::{self, Requested};
+use crate::infra::metrics::metrics;
 use crate::members::membership::MembershipPolicy;
 use crate::members::membership_checks::CheckTrigger;
-use crate::infra::metrics::metrics;
-use crate::patreon::{Identity, resources};
 use crate::members::verification::{Verification, record_state_in};
+use crate::patreon::{Identity, resources};
+use crate::work::job_requests::{self, Requested};
 use crate::work::webhooks::order::older_than_stored;
 use crate::{Result, members::users};
 
