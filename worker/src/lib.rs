@@ -47,7 +47,7 @@ impl WorkerCtx {
     }
 
     /// A sweep's checks also keep tokens alive until the next sweep: a token that would expire
-    /// before the next scheduled tick plus a week is refreshed now (patreon-api.md §3).
+    /// before the next scheduled tick plus a week is refreshed now (docs/patreon-api.md §3).
     pub fn sweep_verifier(&self) -> Verifier<'_> {
         Verifier {
             refresh_within: self.token_horizon(),

@@ -1,6 +1,6 @@
 //! The reconciler: re-derives from the database the work the queue owes and pushes it again.
 //! Redis may lose everything (a restart without persistence, `FLUSHALL`, a worker killed with
-//! jobs in flight); the database never forgets what was accepted (job-queue.md §5). It also
+//! jobs in flight); the database never forgets what was accepted (docs/job-queue.md §5). It also
 //! notices a queue that lost everything at once (its epoch changed) and pushes everything owed
 //! within seconds, keeps the queue trimmed, and says when the api uses another queue.
 

@@ -92,7 +92,7 @@ async fn run_workers(
     signal: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> anyhow::Result<()> {
     // Unique per run, even for several runs in one process (apalis refuses a name that was
-    // active moments ago, job-queue.md 3.6).
+    // active moments ago, docs/job-queue.md §3.6).
     let name = format!(
         "verify-{}-{}",
         std::process::id(),

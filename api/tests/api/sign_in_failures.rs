@@ -180,7 +180,8 @@ pub fn decode_claims(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// Payloads in the spirit of oauth2-proxy's `testdata/openredirects.txt`, plus the checklist's.
+/// Payloads in the spirit of oauth2-proxy's `testdata/openredirects.txt`, plus T27's in
+/// docs/security-checklist.md §10.
 const OPEN_REDIRECTS: &[&str] = &[
     "https://app.example.com.evil.com",
     "https://evil.com#@app.example.com",

@@ -1,4 +1,4 @@
-//! The service's access tokens: HS256 JWTs (security checklist §1 and §9, T01–T12).
+//! The service's access tokens: HS256 JWTs (docs/security-checklist.md §1 and §9, T01–T12).
 //!
 //! A plain PyJWT `jwt.decode(token, JWT_SECRET, algorithms=["HS256"])` must accept our tokens when
 //! no audience is configured (§9): HMAC key = the secret's UTF-8 bytes, string `sub`/`jti`/`iss`/
@@ -14,7 +14,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// Header `typ` of access tokens (RFC 9068); no other token kind is signed with `JWT_SECRET`.
 const ACCESS_TOKEN_TYPE: &str = "at+jwt";
-/// Clock-skew allowance for `exp`, `nbf` and `iat`, in seconds (checklist: at most 60, 30 suggested).
+/// Clock-skew allowance for `exp`, `nbf` and `iat`, in seconds (docs/security-checklist.md §1:
+/// at most 60, 30 suggested).
 const LEEWAY_SECS: i64 = 30;
 /// Our tokens are ~400 bytes; anything past this is rejected before base64 or JSON work.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -36,7 +37,8 @@ pub struct JwtSettings {
     pub max_session_age: Duration,
 }
 
-/// Claims of an access token. `user_id` duplicates `sub` for PyJWT consumers (§9).
+/// Claims of an access token. `user_id` duplicates `sub` for PyJWT consumers
+/// (docs/security-checklist.md §9).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AccessClaims {
     /// Patreon user id; equal to `sub`.

@@ -1,4 +1,4 @@
-//! Patreon tokens encrypted at rest (security checklist §5, T36).
+//! Patreon tokens encrypted at rest (docs/security-checklist.md §5, T36).
 //!
 //! Stored form: `v1:<key_id>:<nonce>:<ciphertext+tag>`, AES-256-GCM with a fresh random 96-bit nonce
 //! per encryption and an AAD naming the row and column ([`token_aad`]), so a ciphertext copied to

@@ -1,7 +1,7 @@
 //! The membership rule: who gets paid access, decided from Patreon's member data for our campaign.
 //!
 //! One pure function, [`decide`], used at sign-in, by the worker and by webhooks. It follows the
-//! decision order of `patreon-api.md` ("What each status means for access"):
+//! decision order of `docs/patreon-api.md` §5 ("What each status means for access"):
 //!
 //! 1. no member record for our campaign → no access;
 //! 2. `last_charge_status == Fraud` → no access, and the member's sessions end;

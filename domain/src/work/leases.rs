@@ -1,6 +1,7 @@
 //! Short leases on named work, held in the database so every process sees them: the guard that
 //! keeps one member's check from running twice at once when the queue delivers a job twice (a
-//! worker killed mid-job, a slow SIGTERM drain, a reconciler re-push; job-queue.md 3.4, 3.5).
+//! worker killed mid-job, a slow SIGTERM drain, a reconciler re-push;
+//! docs/job-queue.md §3.4, §3.5).
 
 use chrono::{Duration, Utc};
 use entity::job_lease;

@@ -54,7 +54,7 @@ fn member(patron: Option<&str>, charge: Option<&str>, entitled: bool) -> MemberS
 }
 
 /// Expected access for a member charged two days ago, by (patron_status, last_charge_status),
-/// written out from the rule in patreon-api.md rather than derived from the code.
+/// written out from the rule in docs/patreon-api.md §5 rather than derived from the code.
 fn expected(patron: Option<&str>, charge: Option<&str>, entitled: bool) -> bool {
     match charge {
         Some("Fraud" | "Refunded" | "Refunded by Patreon") => false,
