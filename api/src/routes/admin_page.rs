@@ -7,7 +7,6 @@
 use poem::Request;
 use poem_openapi::{ApiResponse, OpenApi, payload::Html, payload::PlainText};
 
-use super::admin::require_admin;
 use crate::{auth, error::ApiError, state::AppState};
 
 pub struct AdminPage;
@@ -52,10 +51,8 @@ impl AdminPage {
     async fn page(&self, req: &Request) -> poem::Result<Page> {
         let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
         match auth::authenticate(req).await {
-            Ok(principal) => match require_admin(&principal, state) {
-                Ok(()) => Ok(Page::Ok(Html(DASHBOARD))),
-                Err(_) => Ok(Page::Forbidden(Html(FORBIDDEN))),
-            },
+            Ok(principal) if principal.is_admin(state) => Ok(Page::Ok(Html(DASHBOARD))),
+            Ok(_) => Ok(Page::Forbidden(Html(FORBIDDEN))),
             // No credentials, a bad or expired token, a revoked session: sign in (again).
             Err(e) if e.status == poem::http::StatusCode::UNAUTHORIZED => {
                 Ok(Page::Ok(Html(SIGN_IN)))
