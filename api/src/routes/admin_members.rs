@@ -16,12 +16,11 @@ use poem_openapi::{
 
 use super::{
     ApiTags,
-    admin::require_admin,
     admin_data_rights::{self, EraseError, ErasureReportOut},
     jobs::{RecheckResponse, accepted, too_soon},
 };
 use crate::{
-    auth::MemberAuth,
+    auth::AdminAuth,
     error::{ApiError, operation_errors},
     state::AppState,
 };
@@ -173,8 +172,8 @@ impl AdminMembersApi {
     #[allow(clippy::too_many_arguments)] // one per query parameter, as poem-openapi documents them
     async fn list(
         &self,
+        _admin: AdminAuth,
         state: Data<&AppState>,
-        auth: MemberAuth,
         /// Part of the name, email or Patreon id (any case).
         #[oai(validator(max_length = 100))]
         search: Query<Option<String>>,
@@ -187,7 +186,6 @@ impl AdminMembersApi {
         limit: Query<u64>,
         #[oai(default, validator(maximum(value = "1000000")))] offset: Query<u64>,
     ) -> Result<Json<MemberPage>, ListMembersError> {
-        require_admin(auth.principal(), &state)?;
         let query = MemberQuery {
             search: search.0,
             status: status.0.map(|s| match s {
@@ -218,11 +216,10 @@ impl AdminMembersApi {
     #[oai(path = "/api/admin/members/:id", method = "get")]
     async fn detail(
         &self,
+        _admin: AdminAuth,
         state: Data<&AppState>,
-        auth: MemberAuth,
         id: Path<i64>,
     ) -> Result<Json<MemberDetail>, MemberError> {
-        require_admin(auth.principal(), &state)?;
         let member = listing::find(&state.db, id.0)
             .await?
             .ok_or_else(no_such_member)?;
@@ -238,13 +235,12 @@ impl AdminMembersApi {
     #[oai(path = "/api/admin/members/:id/recheck", method = "post")]
     async fn recheck(
         &self,
+        admin: AdminAuth,
         state: Data<&AppState>,
         req: &Request,
-        auth: MemberAuth,
         id: Path<i64>,
     ) -> Result<RecheckResponse, AdminRecheckError> {
-        let principal = auth.principal();
-        require_admin(principal, &state)?;
+        let principal = admin.principal();
         principal.require_same_site(req, &state)?;
         let member = listing::find(&state.db, id.0)
             .await?
@@ -280,12 +276,12 @@ impl AdminMembersApi {
     #[oai(path = "/api/admin/members/:id", method = "delete")]
     async fn erase(
         &self,
+        admin: AdminAuth,
         state: Data<&AppState>,
         req: &Request,
-        auth: MemberAuth,
         id: Path<i64>,
     ) -> Result<Json<ErasureReportOut>, EraseError> {
-        admin_data_rights::erase(&state, req, auth.principal(), id.0).await
+        admin_data_rights::erase(&admin, &state, req, id.0).await
     }
 }
 

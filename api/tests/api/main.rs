@@ -10,6 +10,7 @@
 mod helpers;
 
 mod admin;
+mod admin_guard;
 mod admin_members;
 mod admin_page;
 mod cache;
