@@ -6,8 +6,8 @@ use std::ffi::OsString;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    admin_commands::AdminCommand, data_rights_commands::MembersCommand,
-    import_command::ImportArgs, webhook_commands::WebhookCommand,
+    admin_commands::AdminCommand, data_rights_commands::MembersCommand, import_command::ImportArgs,
+    webhook_commands::WebhookCommand,
 };
 
 /// patreon-gate's worker: runs the queued jobs and scheduled sweeps, and the operator's commands.

@@ -149,7 +149,9 @@ mod tests {
         assert!(err.contains("required") && err.contains("--from"), "{err}");
         let err = parse(&["--from", ""]).unwrap_err().to_string();
         assert!(err.contains("--from"), "{err}");
-        let err = parse(&["--from", "x", "--colour", "red"]).unwrap_err().to_string();
+        let err = parse(&["--from", "x", "--colour", "red"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unexpected argument '--colour'"), "{err}");
         let err = parse(&["--from", "x", "--table"]).unwrap_err().to_string();
         assert!(err.contains("a value is required for '--table"), "{err}");

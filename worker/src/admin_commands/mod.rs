@@ -50,7 +50,11 @@ pub enum SessionsCommand {
 
 /// Runs `command`, writing what the operator reads to `out`. Errors (an unknown member, a bad
 /// value) change nothing.
-pub async fn run(ctx: &WorkerCtx, command: AdminCommand, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: &WorkerCtx,
+    command: AdminCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     use AdminCommand::{Admins, DeadJobs, Sessions, Users};
     match command {
         Users(UsersCommand::List(filters)) => users::list(ctx, filters, out).await,

@@ -107,8 +107,13 @@ fn help_comes_from_the_doc_comments() {
     let top = help(&[]);
     assert!(top.starts_with("patreon-gate's worker"), "{top}");
     assert!(top.contains("Usage: worker [COMMAND]"), "{top}");
-    let long = String::from_utf8(worker(&["users", "list", "--help"]).output().unwrap().stdout)
-        .unwrap();
+    let long = String::from_utf8(
+        worker(&["users", "list", "--help"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     assert!(
         long.contains("[possible values: active, inactive, needs-relogin]")
             || long.contains("needs-relogin:"),
@@ -132,17 +137,29 @@ async fn a_mistyped_command_fails_with_clap_usage_and_changes_nothing() {
     let mistyped: [(&[&str], &str); 6] = [
         (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
         (&["admins", "grant"], "required arguments were not provided"),
-        (&["admins", "grant", "3901", "--force"], "unexpected argument '--force'"),
-        (&["members", "erase", "3901", "--yes", "now"], "unexpected argument 'now'"),
+        (
+            &["admins", "grant", "3901", "--force"],
+            "unexpected argument '--force'",
+        ),
+        (
+            &["members", "erase", "3901", "--yes", "now"],
+            "unexpected argument 'now'",
+        ),
         (&["sweep"], "required arguments were not provided"),
-        (&["dead-jobs", "retry"], "required arguments were not provided"),
+        (
+            &["dead-jobs", "retry"],
+            "required arguments were not provided",
+        ),
     ];
     for (args, expected) in mistyped {
         let output = run_on(&w, args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "worker {args:?}: {stderr}");
         assert!(stderr.contains(expected), "worker {args:?}: {stderr}");
-        assert!(stderr.contains("Usage: worker"), "worker {args:?}: {stderr}");
+        assert!(
+            stderr.contains("Usage: worker"),
+            "worker {args:?}: {stderr}"
+        );
         assert!(output.stdout.is_empty(), "worker {args:?}: {output:?}");
     }
     let member = domain::users::find_by_patreon_id(&w.ctx.db, "3901")
