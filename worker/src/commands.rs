@@ -1,4 +1,4 @@
-//! The `worker` binary's commands.
+//! The `worker` binary's commands (declared in [`crate::cli`]).
 
 use std::sync::Arc;
 
@@ -9,38 +9,50 @@ use domain::{
 };
 use sea_orm::DatabaseConnection;
 
-use crate::WorkerCtx;
+use crate::{
+    WorkerCtx,
+    cli::{Command, OneOffCommand},
+};
 
-pub const USAGE: &str = "usage: worker [run | sweep --now | purge | rotate-keys | \
-     verify <patreon user id> | import-profiles --from <DATABASE_URL> ... | webhook register <https uri> | webhook status | webhook enable <id> | \
-     users list|show|recheck | admins grant|revoke|list | dead-jobs list|retry | \
-     sessions revoke <patreon user id> | \
-     members export <patreon user id> [--out FILE] | members erase <patreon user id> --yes] \
-     (`worker users` shows the member commands' usage)";
-
-/// Runs the command named by `args` (the program's arguments without its name).
-pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()> {
-    // Webhook commands only talk to Patreon: they work before the database exists.
-    if args.first().map(String::as_str) == Some("webhook") {
-        let patreon = patreon_client(&settings).await?;
-        let mut stdout = std::io::stdout();
-        return crate::webhook_commands::run(&patreon, &args[1..], &mut stdout).await;
-    }
-    let db = domain::infra::db::connect(&settings.database_url, settings.database_max_connections)
-        .await
-        .context("cannot open the database at DATABASE_URL")?;
-    let command = args.first().map(String::as_str).unwrap_or("run");
-    // `run` waits for the api to migrate; a one-off command says what to do instead.
-    if command != "run" {
-        check_schema(&db).await?;
-    }
-    if crate::admin_commands::COMMANDS.contains(&command) {
-        let ctx = context(settings, db).await?;
-        return crate::admin_commands::run(&ctx, args, &mut std::io::stdout()).await;
-    }
+/// Runs `command`.
+pub async fn dispatch(settings: Settings, command: Command) -> anyhow::Result<()> {
     match command {
-        "run" => run(context(settings, db).await?).await,
-        "purge" => {
+        // Webhook commands only talk to Patreon: they work before the database exists.
+        Command::Webhook(command) => {
+            let patreon = patreon_client(&settings).await?;
+            crate::webhook_commands::run(&patreon, command, &mut std::io::stdout()).await
+        }
+        Command::Run => {
+            let db = open_database(&settings).await?;
+            run(context(settings, db).await?).await
+        }
+        Command::OneOff(command) => {
+            let db = open_database(&settings).await?;
+            // `run` waits for the api to migrate; a one-off command says what to do instead.
+            check_schema(&db).await?;
+            one_off(settings, db, command).await
+        }
+    }
+}
+
+async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    domain::infra::db::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .context("cannot open the database at DATABASE_URL")
+}
+
+async fn one_off(
+    settings: Settings,
+    db: DatabaseConnection,
+    command: OneOffCommand,
+) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout();
+    match command {
+        OneOffCommand::Admin(command) => {
+            let ctx = context(settings, db).await?;
+            crate::admin_commands::run(&ctx, command, &mut stdout).await
+        }
+        OneOffCommand::Purge => {
             let now = chrono::Utc::now();
             let removed = domain::auth::purge_expired_sign_ins(&db, now).await?;
             let old = domain::work::retention::purge(&db, now).await?;
@@ -50,7 +62,7 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
             );
             Ok(())
         }
-        "rotate-keys" => {
+        OneOffCommand::RotateKeys => {
             let report =
                 domain::patreon::key_rotation::reencrypt_all(&db, &settings.token_cipher).await?;
             println!(
@@ -59,7 +71,8 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
             );
             Ok(())
         }
-        "sweep" if args.get(1).map(String::as_str) == Some("--now") => {
+        // `now` is required: a sweep never starts by accident.
+        OneOffCommand::Sweep { now: _ } => {
             let ctx = context(settings, db).await?;
             let (sweep, p) = crate::sweeper::sweep_now(&ctx, "manual").await?;
             println!(
@@ -69,18 +82,15 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
             anyhow::ensure!(p.failed == 0, "{} members could not be verified", p.failed);
             Ok(())
         }
-        "import-profiles" => {
-            crate::import_command::run(&db, &args[1..], &mut std::io::stdout()).await
+        OneOffCommand::ImportProfiles(args) => {
+            crate::import_command::run(&db, args, &mut stdout).await
         }
-        "verify" => {
-            let patreon_id = args.get(1).context(USAGE)?;
-            verify(&context(settings, db).await?, patreon_id).await
+        OneOffCommand::Verify { patreon_id } => {
+            verify(&context(settings, db).await?, &patreon_id).await
         }
-        "members" => {
-            let mut stdout = std::io::stdout();
-            crate::data_rights_commands::run(&db, &args[1..], &mut stdout).await
+        OneOffCommand::Members(command) => {
+            crate::data_rights_commands::run(&db, command, &mut stdout).await
         }
-        other => anyhow::bail!("unknown command {other:?}; {USAGE}"),
     }
 }
 

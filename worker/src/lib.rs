@@ -1,6 +1,7 @@
 //! The worker: runs background jobs from the queue (Redis, or the embedded SQLite queue).
 
 pub mod admin_commands;
+pub mod cli;
 pub mod commands;
 pub mod data_rights_commands;
 pub mod http;

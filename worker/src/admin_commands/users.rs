@@ -4,6 +4,7 @@ use std::{io::Write, time::Duration};
 
 use anyhow::{Context, bail};
 use chrono::Utc;
+use clap::{Args, Subcommand, ValueEnum};
 use domain::{
     auth::admins,
     members::listing::{self, MemberQuery, MemberSort, StatusFilter},
@@ -23,9 +24,69 @@ const MAX_LIMIT: u64 = 1000;
 /// Checks shown by `users show`.
 const HISTORY: u64 = 20;
 
-/// `users list [--search TEXT] [--status active|inactive|needs-relogin] [--limit N]`.
-pub async fn list(ctx: &WorkerCtx, flags: &[&str], out: &mut impl Write) -> anyhow::Result<()> {
-    let query = parse_list_flags(flags)?;
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Lists members by name: Patreon id, name, email, paid access, last checked, admin.
+    List(ListArgs),
+    /// Shows one member's fields and their last 20 checks.
+    Show {
+        /// The member's Patreon user id.
+        patreon_id: String,
+    },
+    /// Queues a check as the dashboard's "Recheck now" does and prints its job id (`worker
+    /// verify` checks in-process instead).
+    Recheck {
+        /// The member's Patreon user id.
+        patreon_id: String,
+        /// Follow the check (up to 60 s) and print its outcome.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only members whose name, email or Patreon id contains TEXT (any case).
+    #[arg(long, value_name = "TEXT")]
+    search: Option<String>,
+    /// Only members with this access.
+    #[arg(long, value_enum)]
+    status: Option<StatusArg>,
+    /// At most N members.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_LIMIT))]
+    limit: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StatusArg {
+    /// Paid access now.
+    Active,
+    /// No paid access now.
+    Inactive,
+    /// Must sign in again before Patreon can be asked.
+    NeedsRelogin,
+}
+
+impl From<ListArgs> for MemberQuery {
+    fn from(args: ListArgs) -> Self {
+        MemberQuery {
+            search: args.search,
+            status: args.status.map(|status| match status {
+                StatusArg::Active => StatusFilter::Paying,
+                StatusArg::Inactive => StatusFilter::NotPaying,
+                StatusArg::NeedsRelogin => StatusFilter::NeedsRelogin,
+            }),
+            sort: MemberSort::Name,
+            limit: args.limit,
+            ..MemberQuery::default()
+        }
+    }
+}
+
+/// `users list`: the members `filters` select, as a table.
+pub async fn list(ctx: &WorkerCtx, filters: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let query = MemberQuery::from(filters);
     let now = Utc::now();
     let stale_after = ctx.settings.stale_after;
     let (total, page) = listing::list(&ctx.db, &query, stale_after, now).await?;
@@ -58,43 +119,6 @@ pub async fn list(ctx: &WorkerCtx, flags: &[&str], out: &mut impl Write) -> anyh
     table::write(out, &header, &rows)?;
     writeln!(out, "{} of {total} member(s)", page.len())?;
     Ok(())
-}
-
-fn parse_list_flags(flags: &[&str]) -> anyhow::Result<MemberQuery> {
-    let mut query = MemberQuery {
-        sort: MemberSort::Name,
-        limit: DEFAULT_LIMIT,
-        ..MemberQuery::default()
-    };
-    let mut flags = flags.iter();
-    while let Some(flag) = flags.next() {
-        let mut value = || {
-            flags
-                .next()
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match *flag {
-            "--search" => query.search = Some(value()?.to_string()),
-            "--status" => {
-                query.status = Some(match *value()? {
-                    "active" => StatusFilter::Paying,
-                    "inactive" => StatusFilter::NotPaying,
-                    "needs-relogin" => StatusFilter::NeedsRelogin,
-                    other => bail!("--status {other:?}: use active, inactive or needs-relogin"),
-                })
-            }
-            "--limit" => {
-                let raw = value()?;
-                query.limit = raw
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .with_context(|| format!("--limit {raw:?}: a number from 1 to {MAX_LIMIT}"))?;
-            }
-            other => bail!("unknown option {other:?}; {}", super::USAGE),
-        }
-    }
-    Ok(query)
 }
 
 /// `users show <patreon id>`: the member's fields and their recent checks.
