@@ -8,7 +8,7 @@ use anyhow::Context;
 use base64::Engine;
 use domain::{
     members::membership_checks::CheckTrigger,
-    work::job_requests::{self, Requested},
+    work::ledger::{self, Requested, requests},
 };
 use patreon_mock::{MockConfig, MockPatreon, MockUser};
 
@@ -116,21 +116,20 @@ async fn main() -> anyhow::Result<()> {
 
     let mut waits = Vec::new();
     for _ in 0..samples {
-        let requested = job_requests::request_verification(
+        let requested = ledger::request_recheck(
             &db,
-            user.id,
+            &queue,
             user.id,
             CheckTrigger::Admin,
+            Some(user.id),
             chrono::Duration::zero(),
-            chrono::Utc::now(),
         )
         .await?;
         let Requested::New(request) = requested else {
             anyhow::bail!("a recheck is still open");
         };
-        queue.push(job_requests::job_for(&request)).await?;
         let finished = loop {
-            let r = job_requests::find(&db, &request.id)
+            let r = requests::find(&db, &request.id)
                 .await?
                 .context("request gone")?;
             if r.finished_at.is_some() {

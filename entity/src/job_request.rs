@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::states::{CheckTrigger, RequestKind, RequestStatus};
+
 /// A job someone waits for, and how it went.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,14 +9,12 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    /// `verify_membership`.
-    pub kind: String,
+    pub kind: RequestKind,
     pub user_id: i64,
     /// The user who asked (the member themself or an admin).
     pub requested_by: Option<i64>,
-    pub trigger: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub trigger: CheckTrigger,
+    pub status: RequestStatus,
     /// What the job found, e.g. `paying_member` or `not_a_paying_member`.
     pub result: Option<String>,
     /// The error of the last attempt (kept while a retry is queued).

@@ -11,6 +11,7 @@ pub mod membership_check;
 pub mod oauth_state;
 pub mod queue_client;
 pub mod session;
+pub mod states;
 pub mod sweep;
 pub mod sweep_item;
 pub mod user;

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::states::{CheckOutcome, CheckTrigger};
+
 /// One membership check of one user: why it ran, what it found, what changed, what failed.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,10 +11,8 @@ pub struct Model {
     pub id: i64,
     pub user_id: i64,
     pub checked_at: DateTimeUtc,
-    /// `sign_in`, `sweep`, `webhook`, `admin` or `member`.
-    pub trigger: String,
-    /// `verified`, `changed`, `failed` or `skipped`.
-    pub outcome: String,
+    pub trigger: CheckTrigger,
+    pub outcome: CheckOutcome,
     pub old_active: Option<bool>,
     pub new_active: Option<bool>,
     pub old_patron_status: Option<String>,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::states::SweepTrigger;
+
 /// One pass re-verifying every member.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,8 +12,7 @@ pub struct Model {
     /// The schedule tick it serves (RFC 3339), or `manual-…`.
     #[sea_orm(unique)]
     pub tick: String,
-    /// `schedule`, `manual` or `admin`.
-    pub trigger: String,
+    pub trigger: SweepTrigger,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
     /// Members owed a check when the sweep began.

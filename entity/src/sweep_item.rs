@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::states::{CheckOutcome, ItemStatus};
+
 /// One member's check within a sweep.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,10 +11,9 @@ pub struct Model {
     pub sweep_id: i64,
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: i64,
-    /// `pending` (not pushed yet), `queued` (pushed, not finished) or `done`.
-    pub status: String,
-    /// `verified`, `changed`, `failed` or `skipped`, once done.
-    pub outcome: Option<String>,
+    pub status: ItemStatus,
+    /// Set once done.
+    pub outcome: Option<CheckOutcome>,
     pub error: Option<String>,
     pub attempts: i32,
     pub pushed_at: Option<DateTimeUtc>,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::states::{DeliveryOutcome, DeliveryStatus};
+
 /// One distinct Patreon webhook delivery and what became of it.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -17,10 +19,8 @@ pub struct Model {
     pub campaign_id: Option<String>,
     /// The body exactly as received (signature verified).
     pub body: String,
-    /// `pending`, `applied`, `ignored` (another campaign), `waiting` (no such user yet),
-    /// `stale` (older than what is stored) or `failed`.
-    pub status: String,
-    pub outcome: Option<String>,
+    pub status: DeliveryStatus,
+    pub outcome: Option<DeliveryOutcome>,
     pub received_at: DateTimeUtc,
     pub processed_at: Option<DateTimeUtc>,
 }

@@ -58,16 +58,9 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
 async fn run(job: Job, ctx: &WorkerCtx) -> Result<Ran, BoxDynError> {
     match job.clone() {
         Job::VerifyMembership {
-            user_id,
-            trigger,
-            request_id,
-            sweep_id,
+            user_id, trigger, ..
         } => {
-            let tracker = match (request_id, sweep_id) {
-                (Some(id), _) => verify::Tracker::Request(id),
-                (None, Some(sweep_id)) => verify::Tracker::SweepItem { sweep_id, user_id },
-                (None, None) => verify::Tracker::Untracked,
-            };
+            let tracker = domain::work::ledger::WorkRef::of(&job);
             verify::run(ctx, job, user_id, trigger, tracker).await
         }
         Job::RefreshToken { user_id, attempt } => refresh::run(ctx, user_id, attempt).await,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use domain::{
     infra::metrics::{QueueStateLabels, metrics},
     patreon::tokens,
-    work::job_requests,
     work::jobs::Job,
+    work::ledger::push,
     work::queue_identity::{self, MismatchLog, QueueWatch, Role},
     work::queue_trim,
     work::sweeps,
@@ -74,12 +74,12 @@ pub async fn run(ctx: WorkerCtx) {
             lost_after
         };
         reconcile_sweeps(&ctx, lost_after).await;
-        match job_requests::repush_stale(&ctx.db, &ctx.queue, lost_after).await {
+        match push::repush_stale_requests(&ctx.db, &ctx.queue, lost_after).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(repushed = n, "rechecks with no news pushed again"),
             Err(e) => tracing::warn!(error = %e, "cannot re-push stale rechecks"),
         }
-        match repush_webhooks(&ctx, lost_after).await {
+        match push::repush_pending_deliveries(&ctx.db, &ctx.queue, lost_after).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(repushed = n, "webhook events with no news pushed again"),
             Err(e) => tracing::warn!(error = %e, "cannot re-push webhook events"),
@@ -186,16 +186,4 @@ pub async fn push_refreshes(ctx: &WorkerCtx) -> domain::Result<usize> {
         tracing::info!(queued = due.len(), "token refreshes queued");
     }
     Ok(due.len())
-}
-
-/// Pushes again the webhook events still pending after `lost_after`.
-async fn repush_webhooks(ctx: &WorkerCtx, lost_after: chrono::Duration) -> domain::Result<usize> {
-    let stale = domain::work::webhooks::stale_pending(&ctx.db, lost_after).await?;
-    for &event_id in &stale {
-        ctx.queue
-            .push(Job::ApplyWebhook { event_id })
-            .await
-            .map_err(|e| domain::Error::Queue(e.to_string()))?;
-    }
-    Ok(stale.len())
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use domain::work::ledger::{items, push};
 use domain::work::sweeps::{self, Progress};
+use entity::states::SweepTrigger;
 use entity::sweep;
 
 use crate::WorkerCtx;
@@ -19,12 +21,12 @@ pub async fn reconcile_sweep(
     sweep_id: i64,
     lost_after: chrono::Duration,
 ) -> domain::Result<()> {
-    let pushed = sweeps::push_pending(&ctx.db, &ctx.queue, sweep_id, BATCH).await?;
-    let repushed = sweeps::repush_stale(&ctx.db, &ctx.queue, sweep_id, lost_after).await?;
+    let pushed = push::push_pending_items(&ctx.db, &ctx.queue, sweep_id, BATCH).await?;
+    let repushed = push::repush_stale_items(&ctx.db, &ctx.queue, sweep_id, lost_after).await?;
     if pushed + repushed > 0 {
         tracing::info!(sweep_id, pushed, repushed, "sweep reconciled");
     }
-    sweeps::close_if_complete(&ctx.db, sweep_id).await?;
+    items::close_sweep_if_complete(&ctx.db, sweep_id).await?;
     Ok(())
 }
 
@@ -37,7 +39,7 @@ pub async fn run_scheduler(ctx: WorkerCtx) {
     loop {
         if let Some(tick) = due {
             let id = domain::work::schedule::tick_id(tick);
-            match sweeps::start(&ctx.db, &id, "schedule", now).await {
+            match sweeps::start(&ctx.db, &id, SweepTrigger::Schedule, now).await {
                 Ok(sweep) if sweep.finished_at.is_none() => {
                     if let Err(e) =
                         reconcile_sweep(&ctx, sweep.id, ctx.settings.job_lost_after).await
@@ -64,7 +66,10 @@ pub async fn run_scheduler(ctx: WorkerCtx) {
 
 /// Starts a sweep now, runs its checks in this process (other workers may help), shows
 /// progress, and returns the final counts once every member is accounted for.
-pub async fn sweep_now(ctx: &WorkerCtx, trigger: &str) -> anyhow::Result<(sweep::Model, Progress)> {
+pub async fn sweep_now(
+    ctx: &WorkerCtx,
+    trigger: SweepTrigger,
+) -> anyhow::Result<(sweep::Model, Progress)> {
     let now = chrono::Utc::now();
     let tick = format!("manual-{}", now.to_rfc3339());
     let sweep = sweeps::start(&ctx.db, &tick, trigger, now).await?;
@@ -105,7 +110,7 @@ pub async fn sweep_now(ctx: &WorkerCtx, trigger: &str) -> anyhow::Result<(sweep:
             p.changed, p.failed, p.skipped
         ));
         if p.is_complete() {
-            sweeps::close_if_complete(&ctx.db, sweep.id).await?;
+            items::close_sweep_if_complete(&ctx.db, sweep.id).await?;
             break p;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -3,9 +3,9 @@
 
 use apalis::prelude::BoxDynError;
 use domain::{
-    work::job_requests,
     work::jobs::Job,
     work::leases,
+    work::ledger::push,
     work::webhooks::{self, Applied},
 };
 
@@ -48,7 +48,7 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
     // Recorded with the event, so if this push is lost (a worker killed right here) the
     // reconciler pushes it again.
     if let Some(request) = recheck {
-        job_requests::push(&ctx.db, &ctx.queue, &request).await?;
+        push::push_request(&ctx.db, &ctx.queue, &request).await?;
     }
     Ok(Ran::Done)
 }

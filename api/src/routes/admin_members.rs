@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::{
     members::listing::{self, MemberQuery, MemberSort, StatusFilter},
     members::membership_checks::CheckTrigger,
-    work::job_requests::{self, Requested},
+    work::ledger,
 };
 use entity::{membership_check, user};
 use poem::{Request, http::StatusCode, web::Data};
@@ -17,7 +17,7 @@ use poem_openapi::{
 use super::{
     ApiTags,
     admin_data_rights::{self, EraseError, ErasureReportOut},
-    jobs::{RecheckResponse, accepted, too_soon},
+    jobs::{RecheckResponse, recheck_response},
 };
 use crate::{
     auth::AdminAuth,
@@ -124,8 +124,8 @@ impl From<membership_check::Model> for CheckEntry {
         Self {
             id: c.id,
             checked_at: c.checked_at,
-            trigger: c.trigger,
-            outcome: c.outcome,
+            trigger: c.trigger.as_str().to_owned(),
+            outcome: c.outcome.as_str().to_owned(),
             old_active: c.old_active,
             new_active: c.new_active,
             old_patron_status: c.old_patron_status,
@@ -245,30 +245,16 @@ impl AdminMembersApi {
         let member = listing::find(&state.db, id.0)
             .await?
             .ok_or_else(no_such_member)?;
-        let requested = job_requests::request_verification(
+        let requested = ledger::request_recheck(
             &state.db,
+            &state.jobs,
             member.id,
-            principal.user.id,
             CheckTrigger::Admin,
+            Some(principal.user.id),
             Duration::zero(),
-            Utc::now(),
         )
-        .await?;
-        let row = match requested {
-            Requested::New(row) => row,
-            Requested::AlreadyOpen(row) => return Ok(accepted(row)),
-            Requested::TooSoon(wait) => return Ok(too_soon(wait)),
-        };
-        if let Err(e) = job_requests::push(&state.db, &state.jobs, &row).await {
-            tracing::error!(error = %e, "cannot queue an admin recheck");
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "queue_unavailable",
-                "The job queue is not reachable. Try again shortly.",
-            )
-            .into());
-        }
-        Ok(accepted(row))
+        .await;
+        recheck_response(requested, "cannot queue an admin recheck")
     }
 
     /// Erase a member: their row (with their Patreon tokens), sessions, checks, rechecks, sweep

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::work::sweeps::{self, ManualSweep};
+use entity::states::SweepTrigger;
 use entity::sweep;
 use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
@@ -42,7 +43,7 @@ async fn summary(state: &AppState, s: sweep::Model) -> domain::Result<SweepSumma
     Ok(SweepSummary {
         id: s.id,
         tick: s.tick,
-        trigger: s.trigger,
+        trigger: s.trigger.as_str().to_owned(),
         started_at: s.started_at,
         finished_at: s.finished_at,
         total: p.total,
@@ -139,7 +140,7 @@ impl AdminSweepsApi {
         req: &Request,
     ) -> Result<SweepStarted, StartSweepError> {
         admin.principal().require_same_site(req, &state)?;
-        match sweeps::start_manual(&state.db, &state.jobs, "admin", Utc::now()).await {
+        match sweeps::start_manual(&state.db, &state.jobs, SweepTrigger::Admin, Utc::now()).await {
             Ok(ManualSweep::Started(s)) => {
                 let id = s.id;
                 Ok(SweepStarted::Started(

@@ -214,7 +214,7 @@ fn count_sign_in(outcome: &'static str) {
 /// Webhook events that arrived before the member's first sign-in are applied now (the sign-in's
 /// own check is newer, so they only confirm it). Never fails the sign-in.
 async fn release_waiting_webhooks(state: &AppState, patreon_id: &str) {
-    match domain::work::webhooks::release_waiting(&state.db, patreon_id).await {
+    match domain::work::ledger::deliveries::release_waiting(&state.db, patreon_id).await {
         Ok(events) => {
             for event_id in events {
                 let job = domain::work::jobs::Job::ApplyWebhook { event_id };

@@ -4,8 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::{
     auth::auth_events::AuthEvent,
     members::membership_checks::CheckTrigger,
-    work::job_requests::{self, Requested},
-    work::jobs::Job,
+    work::ledger::{self, Requested, requests},
 };
 use entity::job_request;
 use poem::{Request, web::Data};
@@ -48,8 +47,8 @@ impl From<job_request::Model> for JobStatus {
     fn from(j: job_request::Model) -> Self {
         Self {
             id: j.id,
-            kind: j.kind,
-            status: j.status,
+            kind: j.kind.as_str().to_owned(),
+            status: j.status.as_str().to_owned(),
             result: j.result,
             error: j.error,
             attempts: j.attempts,
@@ -93,7 +92,7 @@ pub(crate) fn accepted(row: job_request::Model) -> RecheckResponse {
     RecheckResponse::Accepted(
         Json(Accepted {
             job_id: row.id,
-            status: row.status,
+            status: row.status.as_str().to_owned(),
         }),
         location,
     )
@@ -113,37 +112,16 @@ impl JobsApi {
         let principal = auth.principal();
         principal.require_same_site(req, &state)?;
         let user_id = principal.user.id;
-        let requested = job_requests::request_verification(
+        let requested = ledger::request_recheck(
             &state.db,
-            user_id,
+            &state.jobs,
             user_id,
             CheckTrigger::Member,
+            Some(user_id),
             RECHECK_COOLDOWN,
-            Utc::now(),
         )
-        .await?;
-        let row = match requested {
-            Requested::AlreadyOpen(row) => return Ok(accepted(row)),
-            Requested::TooSoon(wait) => return Ok(too_soon(wait)),
-            Requested::New(row) => row,
-        };
-        let job = Job::VerifyMembership {
-            user_id,
-            trigger: CheckTrigger::Member,
-            request_id: Some(row.id.clone()),
-            sweep_id: None,
-        };
-        if let Err(e) = state.jobs.push(job).await {
-            tracing::error!(error = %e, "cannot queue a recheck");
-            job_requests::mark_finished(&state.db, &row.id, Err("queue_unavailable")).await?;
-            return Err(ApiError::new(
-                poem::http::StatusCode::SERVICE_UNAVAILABLE,
-                "queue_unavailable",
-                "The job queue is not reachable. Try again shortly.",
-            )
-            .into());
-        }
-        Ok(accepted(row))
+        .await;
+        recheck_response(requested, "cannot queue a recheck")
     }
 
     /// The status of a job you asked for (admins see every job).
@@ -156,7 +134,7 @@ impl JobsApi {
     ) -> Result<Json<JobStatus>, JobStatusError> {
         let user = &auth.principal().user;
         let is_admin = domain::auth::admins::is_admin(user, &state.settings.admin_patreon_ids);
-        match job_requests::find(&state.db, &id).await? {
+        match requests::find(&state.db, &id).await? {
             Some(job)
                 if job.user_id == user.id || job.requested_by == Some(user.id) || is_admin =>
             {
@@ -174,6 +152,28 @@ impl JobsApi {
             )
             .into()),
         }
+    }
+}
+
+/// The answer to a recheck asked for through [`ledger::request_recheck`] (by a member or an
+/// admin): the request to follow, the cooldown left, or 503 when the queue refused the push.
+pub(crate) fn recheck_response<E: From<ApiError> + From<domain::Error>>(
+    requested: domain::Result<Requested>,
+    context: &str,
+) -> Result<RecheckResponse, E> {
+    match requested {
+        Ok(Requested::New(row) | Requested::AlreadyOpen(row)) => Ok(accepted(row)),
+        Ok(Requested::TooSoon(wait)) => Ok(too_soon(wait)),
+        Err(domain::Error::Queue(e)) => {
+            tracing::error!(error = %e, "{context}");
+            Err(ApiError::new(
+                poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                "queue_unavailable",
+                "The job queue is not reachable. Try again shortly.",
+            )
+            .into())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

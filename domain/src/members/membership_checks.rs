@@ -10,52 +10,9 @@ use sea_orm::{
 use crate::Result;
 use crate::members::membership::AccessReason;
 
-/// Why a check ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckTrigger {
-    SignIn,
-    Sweep,
-    Webhook,
-    Admin,
-    Member,
-}
-
-impl CheckTrigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SignIn => "sign_in",
-            Self::Sweep => "sweep",
-            Self::Webhook => "webhook",
-            Self::Admin => "admin",
-            Self::Member => "member",
-        }
-    }
-}
-
-/// What a check came to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckOutcome {
-    /// Patreon answered and nothing changed.
-    Verified,
-    /// Patreon answered and access or status changed.
-    Changed,
-    /// Patreon could not be asked or refused; the stored status was kept.
-    Failed,
-    /// Not checked (e.g. the member must sign in again first).
-    Skipped,
-}
-
-impl CheckOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Verified => "verified",
-            Self::Changed => "changed",
-            Self::Failed => "failed",
-            Self::Skipped => "skipped",
-        }
-    }
-}
+/// Why a check ran and what it came to: stored in `membership_checks` (and a request's
+/// trigger in `job_requests`), defined with the other stored states in `entity::states`.
+pub use entity::states::{CheckOutcome, CheckTrigger};
 
 /// One audit row. `before` is `None` for a member's first sign-in; `after` is `None` when
 /// nothing was written (failed or skipped checks).
@@ -74,8 +31,8 @@ pub async fn record(db: &impl ConnectionTrait, r: CheckRecord<'_>) -> Result<()>
     let row = membership_check::ActiveModel {
         user_id: Set(r.user_id),
         checked_at: Set(r.at),
-        trigger: Set(r.trigger.as_str().to_owned()),
-        outcome: Set(r.outcome.as_str().to_owned()),
+        trigger: Set(r.trigger),
+        outcome: Set(r.outcome),
         old_active: Set(r.before.map(|u| u.membership_active)),
         new_active: Set(r.after.map(|u| u.membership_active)),
         old_patron_status: Set(r.before.and_then(|u| u.patron_status.clone())),
@@ -106,25 +63,21 @@ pub async fn succeeded_since(
     trigger: CheckTrigger,
     since: DateTime<Utc>,
 ) -> Result<Option<CheckOutcome>> {
-    let (verified, changed) = (CheckOutcome::Verified, CheckOutcome::Changed);
-    let latest: Option<String> = membership_check::Entity::find()
+    let latest: Option<CheckOutcome> = membership_check::Entity::find()
         .select_only()
         .column(membership_check::Column::Outcome)
         .filter(membership_check::Column::UserId.eq(user_id))
-        .filter(membership_check::Column::Trigger.eq(trigger.as_str()))
-        .filter(membership_check::Column::Outcome.is_in([verified.as_str(), changed.as_str()]))
+        .filter(membership_check::Column::Trigger.eq(trigger))
+        .filter(
+            membership_check::Column::Outcome
+                .is_in([CheckOutcome::Verified, CheckOutcome::Changed]),
+        )
         .filter(membership_check::Column::CheckedAt.gte(since))
         .order_by_desc(membership_check::Column::Id)
         .into_tuple()
         .one(db)
         .await?;
-    Ok(latest.map(|o| {
-        if o == changed.as_str() {
-            changed
-        } else {
-            verified
-        }
-    }))
+    Ok(latest)
 }
 
 /// Whether a check that wrote `after` over `before` changed what matters to the member.

@@ -10,7 +10,7 @@ use apalis_sqlite::{SqlitePool, SqliteStorage};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
-use crate::members::membership_checks::CheckTrigger;
+use entity::states::CheckTrigger;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -172,6 +172,33 @@ pub fn backoff(attempt: i32) -> Duration {
 mod tests {
     use super::*;
     use crate::patreon::PatreonError;
+
+    /// Jobs pushed by the previous version (when the trigger was not yet a stored enum) may still
+    /// wait in Redis: they must read the same, and new ones must be written the same.
+    #[test]
+    fn jobs_queued_by_the_previous_version_still_deserialize() {
+        let old =
+            r#"{"type":"verify_membership","user_id":7,"trigger":"webhook","request_id":"r1"}"#;
+        let job: Job = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            job,
+            Job::VerifyMembership {
+                user_id: 7,
+                trigger: CheckTrigger::Webhook,
+                request_id: Some("r1".into()),
+                sweep_id: None,
+            }
+        );
+        let sweep = r#"{"type":"verify_membership","user_id":8,"trigger":"sweep","sweep_id":3}"#;
+        let job: Job = serde_json::from_str(sweep).unwrap();
+        assert_eq!(
+            serde_json::to_value(&job).unwrap(),
+            serde_json::json!({"type": "verify_membership", "user_id": 8, "trigger": "sweep",
+                "request_id": null, "sweep_id": 3})
+        );
+        let unknown = r#"{"type":"verify_membership","user_id":7,"trigger":"robot"}"#;
+        assert!(serde_json::from_str::<Job>(unknown).is_err());
+    }
 
     #[test]
     fn retries_honour_patreons_hint_and_otherwise_back_off_exponentially() {

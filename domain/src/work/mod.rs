@@ -1,10 +1,11 @@
-//! Work the service owes: the jobs and their queue, the database records of what is owed
-//! (rechecks, sweeps, webhook deliveries), leases, schedules and retention.
+//! Work the service owes: the record of it ([`ledger`]: rechecks, sweep items and webhook
+//! deliveries, their states and the one way to record and push a piece of work), the jobs and
+//! their queue, sweeps, webhook deliveries, leases, schedules and retention.
 
 pub mod dead_letters;
-pub mod job_requests;
 pub mod jobs;
 pub mod leases;
+pub mod ledger;
 pub mod queue_identity;
 pub mod queue_trim;
 pub mod retention;

@@ -3,6 +3,7 @@
 //! of membership checks is kept; it goes with the member when they are erased.
 
 use chrono::{DateTime, Duration, Utc};
+use entity::states::DeliveryStatus;
 use entity::{job_lease, job_request, sweep, sweep_item, webhook_event};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr,
@@ -57,20 +58,24 @@ pub async fn purge(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Purg
     }
     let processed = webhook_event::Entity::delete_many()
         .filter(webhook_event::Column::ProcessedAt.lt(now - WEBHOOK_EVENTS))
-        .filter(webhook_event::Column::Status.is_in(["ignored", "failed"]))
+        .filter(
+            webhook_event::Column::Status.is_in([DeliveryStatus::Ignored, DeliveryStatus::Failed]),
+        )
         .exec(db)
         .await?
         .rows_affected;
     let digests_kept = webhook_event::Entity::update_many()
         .col_expr(webhook_event::Column::Body, Expr::value(""))
         .filter(webhook_event::Column::ProcessedAt.lt(now - WEBHOOK_EVENTS))
-        .filter(webhook_event::Column::Status.is_in(["applied", "stale"]))
+        .filter(
+            webhook_event::Column::Status.is_in([DeliveryStatus::Applied, DeliveryStatus::Stale]),
+        )
         .filter(webhook_event::Column::Body.ne(""))
         .exec(db)
         .await?
         .rows_affected;
     let abandoned = webhook_event::Entity::delete_many()
-        .filter(webhook_event::Column::Status.eq("waiting"))
+        .filter(webhook_event::Column::Status.eq(DeliveryStatus::Waiting))
         .filter(webhook_event::Column::ReceivedAt.lt(now - WAITING_WEBHOOK_EVENTS))
         .exec(db)
         .await?
@@ -90,6 +95,9 @@ pub async fn purge(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Purg
 
 #[cfg(test)]
 mod tests {
+    use entity::states::{
+        CheckOutcome, CheckTrigger, ItemStatus, RequestKind, RequestStatus, SweepTrigger,
+    };
     use entity::{job_request, sweep, sweep_item, user, webhook_event};
     use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait, QueryOrder};
     use test_support::{Backend, TestDb, postgres_enabled};
@@ -118,11 +126,11 @@ mod tests {
         for (id, finished_days_ago) in [("old", 100), ("recent", 10)] {
             let row = job_request::ActiveModel {
                 id: Set(id.into()),
-                kind: Set("verify_membership".into()),
+                kind: Set(RequestKind::VerifyMembership),
                 user_id: Set(member.id),
                 requested_by: Set(None),
-                trigger: Set("member".into()),
-                status: Set("failed".into()),
+                trigger: Set(CheckTrigger::Member),
+                status: Set(RequestStatus::Failed),
                 result: Set(None),
                 error: Set(Some("unavailable".into())),
                 attempts: Set(5),
@@ -138,7 +146,7 @@ mod tests {
         for (tick, finished_days_ago) in [("t-old", 200), ("t-recent", 20)] {
             let s = sweep::ActiveModel {
                 tick: Set(tick.into()),
-                trigger: Set("schedule".into()),
+                trigger: Set(SweepTrigger::Schedule),
                 started_at: Set(now - Duration::days(finished_days_ago)),
                 finished_at: Set(Some(now - Duration::days(finished_days_ago))),
                 total: Set(1),
@@ -151,8 +159,8 @@ mod tests {
             let item = sweep_item::ActiveModel {
                 sweep_id: Set(s.id),
                 user_id: Set(member.id),
-                status: Set("done".into()),
-                outcome: Set(Some("verified".into())),
+                status: Set(ItemStatus::Done),
+                outcome: Set(Some(CheckOutcome::Verified)),
                 error: Set(None),
                 attempts: Set(1),
                 pushed_at: Set(None),
@@ -164,20 +172,22 @@ mod tests {
                 .unwrap();
         }
         for (n, status, days_ago) in [
-            (1, "applied", 40),
-            (2, "applied", 5),
-            (3, "waiting", 100),
-            (4, "waiting", 10),
-            (5, "ignored", 40),
-            (6, "stale", 40),
+            (1, DeliveryStatus::Applied, 40),
+            (2, DeliveryStatus::Applied, 5),
+            (3, DeliveryStatus::Waiting, 100),
+            (4, DeliveryStatus::Waiting, 10),
+            (5, DeliveryStatus::Ignored, 40),
+            (6, DeliveryStatus::Stale, 40),
         ] {
             let event = webhook_event::ActiveModel {
                 body_sha256: Set(format!("digest-{n}")),
                 trigger: Set("members:update".into()),
                 body: Set("{}".into()),
-                status: Set(status.into()),
+                status: Set(status),
                 received_at: Set(now - Duration::days(days_ago)),
-                processed_at: Set((status != "waiting").then_some(now - Duration::days(days_ago))),
+                processed_at: Set(
+                    (status != DeliveryStatus::Waiting).then_some(now - Duration::days(days_ago))
+                ),
                 ..Default::default()
             };
             webhook_event::Entity::insert(event)

@@ -9,8 +9,9 @@ use domain::{
     auth::admins,
     members::listing::{self, MemberQuery, MemberSort, StatusFilter},
     members::membership_checks::CheckTrigger,
-    work::job_requests::{self, Requested},
+    work::ledger::{self, Requested, requests},
 };
+use entity::states::RequestStatus;
 use entity::{job_request, membership_check, user};
 
 use super::{member, named, table, when, yes_no};
@@ -187,8 +188,8 @@ fn check_row(c: &membership_check::Model) -> Vec<String> {
     };
     vec![
         when(Some(c.checked_at)),
-        c.trigger.clone(),
-        c.outcome.clone(),
+        c.trigger.as_str().to_owned(),
+        c.outcome.as_str().to_owned(),
         change,
         c.access_reason.clone().unwrap_or_default(),
         c.error.clone().unwrap_or_default(),
@@ -204,25 +205,28 @@ pub async fn recheck(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let u = member(&ctx.db, patreon_id).await?;
-    let requested = job_requests::request_verification(
+    let requested = ledger::request_recheck(
         &ctx.db,
+        &ctx.queue,
         u.id,
-        None,
         CheckTrigger::Admin,
+        None,
         chrono::Duration::zero(),
-        Utc::now(),
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        domain::Error::Queue(_) => {
+            anyhow::Error::new(e).context("cannot queue the recheck; nothing was queued")
+        }
+        e => e.into(),
+    })?;
     let job = match requested {
         Requested::New(job) => {
-            job_requests::push(&ctx.db, &ctx.queue, &job)
-                .await
-                .context("cannot queue the recheck; nothing was queued")?;
             writeln!(out, "queued recheck {} of {}", job.id, named(&u))?;
             job
         }
         Requested::AlreadyOpen(job) => {
-            let (id, status) = (&job.id, &job.status);
+            let (id, status) = (&job.id, job.status.as_str());
             writeln!(out, "recheck {id} of {} is already {status}", named(&u))?;
             job
         }
@@ -236,7 +240,7 @@ pub async fn recheck(
         return Ok(());
     };
     let done = wait_for(ctx, &job.id, limit).await?;
-    if done.status != "succeeded" {
+    if done.status != RequestStatus::Succeeded {
         let error = done.error.as_deref().unwrap_or("unknown error");
         bail!("recheck {} failed: {error}", job.id);
     }
@@ -253,7 +257,7 @@ async fn wait_for(
 ) -> anyhow::Result<job_request::Model> {
     let started = tokio::time::Instant::now();
     loop {
-        let job = job_requests::find(&ctx.db, id)
+        let job = requests::find(&ctx.db, id)
             .await?
             .with_context(|| format!("recheck {id} disappeared"))?;
         if job.finished_at.is_some() {
@@ -263,7 +267,7 @@ async fn wait_for(
             bail!(
                 "recheck {id} is still {} after {limit:?}; it runs when a worker (`worker run`) \
                  takes it",
-                job.status
+                job.status.as_str()
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use domain::{
     members::membership_checks::CheckTrigger,
-    work::job_requests::{self, Requested},
+    work::ledger::{Requested, requests},
 };
 use entity::{job_request, session, user};
 use patreon_mock::MockUser;
@@ -358,7 +358,7 @@ async fn an_admin_listed_in_the_environment_cannot_be_revoked() {
 
 /// A recheck of `user_id` that gave up, as a dead job.
 async fn dead_recheck(w: &World, user_id: i64) -> String {
-    let requested = job_requests::request_verification(
+    let requested = requests::request(
         &w.ctx.db,
         user_id,
         None,
@@ -371,7 +371,7 @@ async fn dead_recheck(w: &World, user_id: i64) -> String {
     let Requested::New(request) = requested else {
         panic!("a new request")
     };
-    job_requests::mark_finished(&w.ctx.db, &request.id, Err("unavailable"))
+    let _ = requests::give_up(&w.ctx.db, &request.id, "unavailable")
         .await
         .unwrap();
     request.id
@@ -398,7 +398,7 @@ async fn dead_jobs_are_listed_and_retried(backend: Backend) {
 
     let retried = ok(&w, &["dead-jobs", "retry", &format!("recheck:{a}")]).await;
     assert_eq!(retried.trim(), format!("queued recheck:{a} again"));
-    let reopened = job_requests::find(&w.ctx.db, &a).await.unwrap().unwrap();
+    let reopened = requests::find(&w.ctx.db, &a).await.unwrap().unwrap();
     assert_eq!((reopened.status.as_str(), reopened.attempts), ("queued", 0));
     let error = fails(&w, &["dead-jobs", "retry", &format!("recheck:{a}")]).await;
     assert!(error.contains("is not a dead job"), "{error}");

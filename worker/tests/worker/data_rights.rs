@@ -1,7 +1,7 @@
 //! `worker members export|erase`, and jobs still queued for a member who was erased.
 
 use apalis::prelude::Data;
-use domain::{members::membership_checks::CheckTrigger, work::job_requests, work::jobs::Job};
+use domain::{members::membership_checks::CheckTrigger, work::jobs::Job, work::ledger::requests};
 use entity::{job_lease, job_request, membership_check, session, user};
 use patreon_mock::MockUser;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -141,7 +141,7 @@ async fn jobs_queued_for_an_erased_member_finish_as_no_ops(backend: Backend) {
 
     let ctx = Data::new(w.ctx.clone());
     let queued = [
-        job_requests::job_for(&request),
+        requests::job_for(&request),
         Job::VerifyMembership {
             user_id: member,
             trigger: CheckTrigger::Webhook,

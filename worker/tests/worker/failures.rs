@@ -55,9 +55,14 @@ pub async fn members(w: &World, first: u32, count: u32) {
 }
 
 pub async fn start_sweep(w: &World, tick: &str) -> i64 {
-    let sweep = sweeps::start(&w.ctx.db, tick, "manual", chrono::Utc::now())
-        .await
-        .unwrap();
+    let sweep = sweeps::start(
+        &w.ctx.db,
+        tick,
+        entity::states::SweepTrigger::Manual,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     worker::sweeper::reconcile_sweep(&w.ctx, sweep.id, w.ctx.settings.job_lost_after)
         .await
         .unwrap();

@@ -214,17 +214,17 @@ impl World {
 impl World {
     /// A member's own recheck of `user_id`, recorded but not pushed.
     pub async fn member_recheck(&self, user_id: i64) -> entity::job_request::Model {
-        let requested = domain::work::job_requests::request_verification(
+        let requested = domain::work::ledger::requests::request(
             &self.ctx.db,
             user_id,
-            user_id,
+            Some(user_id),
             domain::members::membership_checks::CheckTrigger::Member,
             chrono::Duration::zero(),
             chrono::Utc::now(),
         )
         .await
         .unwrap();
-        let domain::work::job_requests::Requested::New(request) = requested else {
+        let domain::work::ledger::Requested::New(request) = requested else {
             panic!("a new request")
         };
         request
@@ -234,7 +234,7 @@ impl World {
     pub async fn finished_request(&self, id: &str) -> entity::job_request::Model {
         let started = std::time::Instant::now();
         loop {
-            let r = domain::work::job_requests::find(&self.ctx.db, id)
+            let r = domain::work::ledger::requests::find(&self.ctx.db, id)
                 .await
                 .unwrap()
                 .unwrap();

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use apalis::prelude::Data;
 use domain::{
-    work::job_requests,
     work::jobs::{Job, MAX_ATTEMPTS},
+    work::ledger::{push, requests},
 };
 use entity::{membership_check, user};
 use patreon_mock::MockUser;
@@ -194,7 +194,7 @@ async fn a_check_of_a_member_already_being_checked_waits_for_it() {
     .unwrap()
     .expect("lease free");
     let identity_calls = w.mock.stats().identity_calls;
-    let job = job_requests::job_for(&request);
+    let job = requests::job_for(&request);
     worker::jobs::handle(job, Data::new(w.ctx.clone()))
         .await
         .unwrap();
@@ -203,7 +203,7 @@ async fn a_check_of_a_member_already_being_checked_waits_for_it() {
         identity_calls,
         "no second check alongside the first"
     );
-    let r = job_requests::find(&w.ctx.db, &request.id)
+    let r = requests::find(&w.ctx.db, &request.id)
         .await
         .unwrap()
         .unwrap();
@@ -219,7 +219,7 @@ async fn a_check_of_a_member_already_being_checked_waits_for_it() {
         std::future::pending(),
     ));
     let done = w.finished_request(&request.id).await;
-    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.status, entity::states::RequestStatus::Succeeded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,16 +229,13 @@ async fn a_job_that_keeps_crashing_its_worker_ends_dead() {
     let request = w.member_recheck(member).await;
     // Each of these starts was a run that took its worker down before it could finish.
     for _ in 0..MAX_ATTEMPTS {
-        job_requests::start_attempt(&w.ctx.db, &request.id)
-            .await
-            .unwrap();
+        requests::start(&w.ctx.db, &request.id).await.unwrap();
     }
     let identity_calls = w.mock.stats().identity_calls;
-    let outcome =
-        worker::jobs::handle(job_requests::job_for(&request), Data::new(w.ctx.clone())).await;
+    let outcome = worker::jobs::handle(requests::job_for(&request), Data::new(w.ctx.clone())).await;
     assert!(outcome.is_err(), "the queue must not retry it either");
     assert_eq!(w.mock.stats().identity_calls, identity_calls);
-    let r = job_requests::find(&w.ctx.db, &request.id)
+    let r = requests::find(&w.ctx.db, &request.id)
         .await
         .unwrap()
         .unwrap();
@@ -259,13 +256,13 @@ async fn rechecks_the_queue_lost_are_pushed_again_and_run_once() {
     let member = w.signed_in(MockUser::active_patron("2060", CAMPAIGN)).await;
     // Accepted and recorded, but the push never reached the queue (or the queue lost it).
     let request = w.member_recheck(member).await;
-    let fresh = job_requests::repush_stale(&w.ctx.db, &w.ctx.queue, chrono::Duration::minutes(1))
+    let fresh = push::repush_stale_requests(&w.ctx.db, &w.ctx.queue, chrono::Duration::minutes(1))
         .await
         .unwrap();
     assert_eq!(fresh, 0, "a request just made is not presumed lost");
     tokio::time::sleep(Duration::from_millis(20)).await;
     let lost =
-        job_requests::repush_stale(&w.ctx.db, &w.ctx.queue, chrono::Duration::milliseconds(10))
+        push::repush_stale_requests(&w.ctx.db, &w.ctx.queue, chrono::Duration::milliseconds(10))
             .await
             .unwrap();
     assert_eq!(lost, 1);
@@ -317,7 +314,7 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let repushed =
-        job_requests::repush_stale(&w.ctx.db, &fresh_queue, chrono::Duration::milliseconds(10))
+        push::repush_stale_requests(&w.ctx.db, &fresh_queue, chrono::Duration::milliseconds(10))
             .await
             .unwrap();
     assert_eq!(repushed, 1);
@@ -329,7 +326,11 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
         std::future::pending(),
     ));
     let done = w.finished_request(&request.id).await;
-    assert_eq!(done.status, "succeeded", "{done:?}");
+    assert_eq!(
+        done.status,
+        entity::states::RequestStatus::Succeeded,
+        "{done:?}"
+    );
     assert!(!load(&w, member).await.membership_active);
     let webhook_checks = membership_check::Entity::find()
         .filter(membership_check::Column::UserId.eq(member))
@@ -345,19 +346,12 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
 #[tokio::test]
 async fn a_webhooks_recheck_does_not_use_up_the_members_own_recheck() {
     use domain::members::membership_checks::CheckTrigger;
-    use domain::work::job_requests::Requested;
+    use domain::work::ledger::Requested;
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("2080", CAMPAIGN)).await;
     let cooldown = chrono::Duration::minutes(1);
     let ask = |by: Option<i64>, trigger: CheckTrigger| {
-        job_requests::request_verification(
-            &w.ctx.db,
-            member,
-            by,
-            trigger,
-            cooldown,
-            chrono::Utc::now(),
-        )
+        requests::request(&w.ctx.db, member, by, trigger, cooldown, chrono::Utc::now())
     };
     let Requested::New(webhook) = ask(None, CheckTrigger::Webhook).await.unwrap() else {
         panic!("a new webhook recheck")
@@ -367,13 +361,13 @@ async fn a_webhooks_recheck_does_not_use_up_the_members_own_recheck() {
         panic!("the open webhook recheck answers the member")
     };
     assert_eq!(open.id, webhook.id);
-    job_requests::mark_finished(&w.ctx.db, &webhook.id, Ok("not_a_paying_member"))
+    let _ = requests::succeed(&w.ctx.db, &webhook.id, "not_a_paying_member")
         .await
         .unwrap();
     let Requested::New(own) = ask(Some(member), CheckTrigger::Member).await.unwrap() else {
         panic!("the member's own recheck is not too soon")
     };
-    job_requests::mark_finished(&w.ctx.db, &own.id, Ok("not_a_paying_member"))
+    let _ = requests::succeed(&w.ctx.db, &own.id, "not_a_paying_member")
         .await
         .unwrap();
     assert!(matches!(

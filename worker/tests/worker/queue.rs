@@ -82,18 +82,22 @@ async fn api_and_worker_started_from_different_directories_share_the_default_que
     let _worker = Reaped(worker_command(&w, &dir.sub("elsewhere"), &["run"], &[]));
     let member = w.signed_in(MockUser::active_patron("6101", CAMPAIGN)).await;
     let request = w.member_recheck(member).await;
-    domain::work::job_requests::push(&w.ctx.db, &w.ctx.queue, &request)
+    domain::work::ledger::push::push_request(&w.ctx.db, &w.ctx.queue, &request)
         .await
         .unwrap();
 
     let finished = eventually("the recheck to finish", Duration::from_secs(60), || async {
-        let r = domain::work::job_requests::find(&w.ctx.db, &request.id)
+        let r = domain::work::ledger::requests::find(&w.ctx.db, &request.id)
             .await
             .unwrap()?;
         r.finished_at.is_some().then_some(r)
     })
     .await;
-    assert_eq!(finished.status, "succeeded", "{finished:?}");
+    assert_eq!(
+        finished.status,
+        entity::states::RequestStatus::Succeeded,
+        "{finished:?}"
+    );
     assert!(
         dir.0.join("db").join("queue.db").exists(),
         "the queue sits beside the database"
@@ -183,11 +187,11 @@ async fn finished_jobs_are_trimmed(w: World) {
     for id in ["6201", "6202"] {
         let member = w.signed_in(MockUser::active_patron(id, CAMPAIGN)).await;
         let request = w.member_recheck(member).await;
-        domain::work::job_requests::push(&w.ctx.db, &w.ctx.queue, &request)
+        domain::work::ledger::push::push_request(&w.ctx.db, &w.ctx.queue, &request)
             .await
             .unwrap();
         eventually_true("the recheck to finish", Duration::from_secs(60), || async {
-            let r = domain::work::job_requests::find(&w.ctx.db, &request.id).await;
+            let r = domain::work::ledger::requests::find(&w.ctx.db, &request.id).await;
             r.unwrap().unwrap().finished_at.is_some()
         })
         .await;

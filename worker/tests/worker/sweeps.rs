@@ -30,7 +30,9 @@ async fn every_member_is_verified_once_and_changes_are_counted(backend: Backend)
         w.mock
             .set_membership(&id, CAMPAIGN, Some(MockMembership::former(&id, CAMPAIGN)));
     }
-    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+        .await
+        .unwrap();
     assert_eq!(
         (p.total, p.done, p.verified, p.changed, p.failed, p.skipped),
         (12, 12, 9, 3, 0, 0)
@@ -62,12 +64,22 @@ async fn a_tick_starts_one_sweep_however_many_replicas_ask() {
     let w = World::new(Backend::Sqlite).await;
     w.signed_in(MockUser::active_patron("600", CAMPAIGN)).await;
     let now = chrono::Utc::now();
-    let first = sweeps::start(&w.ctx.db, "2026-12-01T00:00:00Z", "schedule", now)
-        .await
-        .unwrap();
-    let second = sweeps::start(&w.ctx.db, "2026-12-01T00:00:00Z", "schedule", now)
-        .await
-        .unwrap();
+    let first = sweeps::start(
+        &w.ctx.db,
+        "2026-12-01T00:00:00Z",
+        entity::states::SweepTrigger::Schedule,
+        now,
+    )
+    .await
+    .unwrap();
+    let second = sweeps::start(
+        &w.ctx.db,
+        "2026-12-01T00:00:00Z",
+        entity::states::SweepTrigger::Schedule,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(first.id, second.id);
     assert_eq!(second.total, 1);
     assert_eq!(
@@ -86,16 +98,21 @@ async fn jobs_lost_by_the_queue_are_pushed_again_from_the_database() {
         w.signed_in(MockUser::active_patron(&format!("{}", 700 + n), CAMPAIGN))
             .await;
     }
-    let sweep = sweeps::start(&w.ctx.db, "lost-queue", "manual", chrono::Utc::now())
-        .await
-        .unwrap();
+    let sweep = sweeps::start(
+        &w.ctx.db,
+        "lost-queue",
+        entity::states::SweepTrigger::Manual,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     // Pushed to a queue that then loses everything (a Redis restart without persistence).
     let doomed_file = test_support::TestDb::create(Backend::Sqlite).await;
     let doomed = domain::work::jobs::JobQueue::sqlite(&doomed_file.url, "doomed")
         .await
         .unwrap();
     assert_eq!(
-        sweeps::push_pending(&w.ctx.db, &doomed, sweep.id, 2)
+        domain::work::ledger::push::push_pending_items(&w.ctx.db, &doomed, sweep.id, 2)
             .await
             .unwrap(),
         5
@@ -145,7 +162,9 @@ async fn transient_failures_are_retried_and_dead_links_are_accounted_for() {
         identity: throttled,
         ..Faults::default()
     });
-    let (_, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    let (_, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+        .await
+        .unwrap();
     assert_eq!(
         (p.total, p.done, p.failed, p.skipped),
         (4, 4, 0, 1),
@@ -164,7 +183,9 @@ async fn transient_failures_are_retried_and_dead_links_are_accounted_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_with_no_members_finishes_at_once() {
     let w = World::new(Backend::Sqlite).await;
-    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+        .await
+        .unwrap();
     assert_eq!(p.total, 0);
     let row = entity::sweep::Entity::find_by_id(sweep.id)
         .one(&w.ctx.db)
@@ -216,7 +237,7 @@ async fn two_schedulers_start_each_tick_once() {
     assert!(
         sweeps
             .iter()
-            .all(|s| s.trigger == "schedule" && s.total == 1)
+            .all(|s| s.trigger == entity::states::SweepTrigger::Schedule && s.total == 1)
     );
 }
 
@@ -242,7 +263,9 @@ async fn a_sweep_stays_inside_patreons_rate_limit_instead_of_meeting_429s() {
         patreon: domain::patreon::PatreonClient::new(settings).unwrap(),
         ..w.ctx.clone()
     };
-    let (_, p) = worker::sweeper::sweep_now(&ctx, "manual").await.unwrap();
+    let (_, p) = worker::sweeper::sweep_now(&ctx, entity::states::SweepTrigger::Manual)
+        .await
+        .unwrap();
     assert_eq!((p.done, p.failed), (30, 0));
     assert_eq!(
         w.mock.stats().rate_limited,
@@ -271,7 +294,9 @@ async fn a_sweep_refreshes_tokens_that_would_die_before_the_next_sweep() {
             .await
             .unwrap();
     }
-    let (_, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    let (_, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+        .await
+        .unwrap();
     assert_eq!(p.failed, 0);
     assert_eq!(
         w.mock.stats().token_refresh_grants,
@@ -308,7 +333,7 @@ async fn a_job_delivered_twice_runs_once() {
         .await
         .unwrap();
     assert_eq!(checks, 1);
-    let done = domain::work::job_requests::find(&w.ctx.db, &request.id)
+    let done = domain::work::ledger::requests::find(&w.ctx.db, &request.id)
         .await
         .unwrap()
         .unwrap();
@@ -328,7 +353,9 @@ async fn a_sweep_check_that_gave_up_can_be_retried_and_reopens_the_sweep() {
         identity: refused,
         ..Faults::default()
     });
-    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
+    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+        .await
+        .unwrap();
     assert_eq!(p.failed, 1);
 
     let dead = domain::work::dead_letters::list(&w.ctx.db, 10)

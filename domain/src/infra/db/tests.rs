@@ -3,6 +3,10 @@
 //! without touching this test.
 
 use chrono::{Duration, Utc};
+use entity::states::{
+    CheckOutcome, CheckTrigger, DeliveryStatus, ItemStatus, RequestKind, RequestStatus,
+    SweepTrigger,
+};
 use entity::{
     handoff_code, job_lease, job_request, membership_check, oauth_state, session, sweep,
     sweep_item, user, webhook_event,
@@ -124,8 +128,8 @@ async fn fill_every_table(db: &DatabaseConnection) {
     membership_check::Entity::insert(membership_check::ActiveModel {
         user_id: Set(member.id),
         checked_at: Set(now),
-        trigger: Set("login".into()),
-        outcome: Set("verified".into()),
+        trigger: Set(CheckTrigger::SignIn),
+        outcome: Set(CheckOutcome::Verified),
         new_active: Set(Some(true)),
         ..Default::default()
     })
@@ -134,10 +138,10 @@ async fn fill_every_table(db: &DatabaseConnection) {
     .unwrap();
     job_request::Entity::insert(job_request::ActiveModel {
         id: Set("job-1".into()),
-        kind: Set("verify_membership".into()),
+        kind: Set(RequestKind::VerifyMembership),
         user_id: Set(member.id),
-        trigger: Set("member".into()),
-        status: Set("queued".into()),
+        trigger: Set(CheckTrigger::Member),
+        status: Set(RequestStatus::Queued),
         attempts: Set(0),
         created_at: Set(now),
         ..Default::default()
@@ -147,7 +151,7 @@ async fn fill_every_table(db: &DatabaseConnection) {
     .unwrap();
     let sweep = sweep::Entity::insert(sweep::ActiveModel {
         tick: Set("2026-12-01T00:00:00Z".into()),
-        trigger: Set("schedule".into()),
+        trigger: Set(SweepTrigger::Schedule),
         started_at: Set(now),
         total: Set(1),
         ..Default::default()
@@ -158,7 +162,7 @@ async fn fill_every_table(db: &DatabaseConnection) {
     sweep_item::Entity::insert(sweep_item::ActiveModel {
         sweep_id: Set(sweep.id),
         user_id: Set(member.id),
-        status: Set("pending".into()),
+        status: Set(ItemStatus::Pending),
         attempts: Set(0),
         ..Default::default()
     })
@@ -178,7 +182,7 @@ async fn fill_every_table(db: &DatabaseConnection) {
         patreon_user_id: Set(Some("4242".into())),
         body: Set("{}".into()),
         body_sha256: Set("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into()),
-        status: Set("pending".into()),
+        status: Set(DeliveryStatus::Pending),
         received_at: Set(now),
         ..Default::default()
     })

@@ -6,13 +6,12 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use entity::{job_request, sweep, sweep_item};
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::ConnectionTrait;
 
 use crate::{Result, work::schedule::SweepSchedule};
 
@@ -239,47 +238,12 @@ impl Metrics {
         schedule: &SweepSchedule,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let open_requests = job_request::Entity::find()
-            .filter(job_request::Column::Status.is_in(["queued", "running"]))
-            .count(db)
-            .await?;
-        let failed_requests = job_request::Entity::find()
-            .filter(job_request::Column::Status.eq("failed"))
-            .count(db)
-            .await?;
-        let unfinished = crate::work::sweeps::unfinished(db).await?;
-        let mut remaining = 0;
-        for s in &unfinished {
-            remaining += sweep_item::Entity::find()
-                .filter(sweep_item::Column::SweepId.eq(s.id))
-                .filter(sweep_item::Column::Status.ne("done"))
-                .count(db)
-                .await?;
-        }
-        let failed_items = sweep_item::Entity::find()
-            .filter(sweep_item::Column::Outcome.eq("failed"))
-            .count(db)
-            .await?;
-        let lag = match schedule.latest_at_or_before(now) {
-            Some(tick) => {
-                let finished = sweep::Entity::find()
-                    .filter(sweep::Column::Tick.eq(crate::work::schedule::tick_id(tick)))
-                    .filter(sweep::Column::FinishedAt.is_not_null())
-                    .count(db)
-                    .await?;
-                if finished > 0 {
-                    0
-                } else {
-                    (now - tick).num_seconds()
-                }
-            }
-            None => 0,
-        };
+        let owed = crate::work::ledger::owed::owed(db, schedule, now).await?;
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.jobs_owed.set(as_i64(open_requests + remaining));
-        self.dead_jobs.set(as_i64(failed_requests + failed_items));
-        self.sweep_remaining.set(as_i64(remaining));
-        self.sweep_lag_seconds.set(lag);
+        self.jobs_owed.set(as_i64(owed.jobs));
+        self.dead_jobs.set(as_i64(owed.dead));
+        self.sweep_remaining.set(as_i64(owed.sweep_remaining));
+        self.sweep_lag_seconds.set(owed.sweep_lag_seconds);
         Ok(())
     }
 }

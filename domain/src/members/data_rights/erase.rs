@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use super::Subject;
 use crate::auth::auth_events::{self, AuthEvent};
-use crate::{Error, Result, work::leases, work::sweeps};
+use crate::work::ledger::items;
+use crate::{Error, Result, work::leases};
 
 /// Rows removed (or, from [`preview`], that would be), by table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -175,7 +176,7 @@ async fn erase_sweep_items(txn: &impl ConnectionTrait, s: &Subject) -> Result<u6
         .exec(txn)
         .await?;
     for sweep_id in sweep_ids {
-        sweeps::close_if_complete(txn, sweep_id).await?;
+        items::close_sweep_if_complete(txn, sweep_id).await?;
     }
     Ok(removed)
 }

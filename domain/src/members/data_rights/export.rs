@@ -181,8 +181,8 @@ impl From<membership_check::Model> for MembershipCheckRecord {
         Self {
             id: c.id,
             checked_at: c.checked_at,
-            trigger: c.trigger,
-            outcome: c.outcome,
+            trigger: c.trigger.as_str().to_owned(),
+            outcome: c.outcome.as_str().to_owned(),
             old_active: c.old_active,
             new_active: c.new_active,
             old_patron_status: c.old_patron_status,
@@ -212,9 +212,9 @@ impl From<job_request::Model> for RecheckRecord {
     fn from(r: job_request::Model) -> Self {
         Self {
             id: r.id,
-            kind: r.kind,
-            trigger: r.trigger,
-            status: r.status,
+            kind: r.kind.as_str().to_owned(),
+            trigger: r.trigger.as_str().to_owned(),
+            status: r.status.as_str().to_owned(),
             result: r.result,
             error: r.error,
             attempts: r.attempts,
@@ -240,8 +240,8 @@ impl From<sweep_item::Model> for SweepItemRecord {
     fn from(i: sweep_item::Model) -> Self {
         Self {
             sweep_id: i.sweep_id,
-            status: i.status,
-            outcome: i.outcome,
+            status: i.status.as_str().to_owned(),
+            outcome: i.outcome.map(|o| o.as_str().to_owned()),
             error: i.error,
             attempts: i.attempts,
             pushed_at: i.pushed_at,
@@ -275,8 +275,8 @@ impl From<webhook_event::Model> for WebhookEventRecord {
             trigger: e.trigger,
             member_id: e.member_id,
             campaign_id: e.campaign_id,
-            status: e.status,
-            outcome: e.outcome,
+            status: e.status.as_str().to_owned(),
+            outcome: e.outcome.map(|o| o.as_str().to_owned()),
             received_at: e.received_at,
             processed_at: e.processed_at,
             member_attributes,

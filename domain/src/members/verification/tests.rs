@@ -214,7 +214,7 @@ on_both_backends! {
         let calls = w.mock.stats().identity_calls;
         assert_eq!(w.verifier().verify(&w.db, u.id, CheckTrigger::Sweep).await.unwrap(), Verification::NeedsRelogin);
         assert_eq!(w.mock.stats().identity_calls, calls);
-        let outcomes: Vec<String> = w.checks(u.id).await.into_iter().map(|c| c.outcome).collect();
+        let outcomes: Vec<&str> = w.checks(u.id).await.into_iter().map(|c| c.outcome.as_str()).collect();
         assert_eq!(outcomes, ["changed", "failed", "skipped"]);
     }
 

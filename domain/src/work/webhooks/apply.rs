@@ -2,6 +2,7 @@
 //! confirmed by a recheck through the API, recorded in the same transaction.
 
 use chrono::{DateTime, Utc};
+use entity::states::{DeliveryOutcome, DeliveryStatus};
 use entity::{job_request, user, webhook_event};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -13,7 +14,8 @@ use crate::members::membership::MembershipPolicy;
 use crate::members::membership_checks::CheckTrigger;
 use crate::members::verification::{Verification, record_state_in};
 use crate::patreon::{Identity, resources};
-use crate::work::job_requests::{self, Requested};
+use crate::work::ledger::deliveries;
+use crate::work::ledger::requests::{self, Requested};
 use crate::work::webhooks::order::older_than_stored;
 use crate::{Result, members::users};
 
@@ -54,14 +56,21 @@ pub async fn apply(
     let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
         return Ok(Applied::Nothing);
     };
-    if event.status != "pending" {
+    if event.status != DeliveryStatus::Pending {
         return Ok(Applied::Nothing);
     }
     let parsed = serde_json::from_str::<serde_json::Value>(&event.body)
         .ok()
         .and_then(|json| resources::parse_member_document(&json).ok());
     let Some(member) = parsed else {
-        finish(db, id, "failed", "malformed", now).await?;
+        settle(
+            db,
+            id,
+            DeliveryStatus::Failed,
+            DeliveryOutcome::Malformed,
+            now,
+        )
+        .await?;
         return Ok(Applied::Nothing);
     };
     let user = match member.patreon_user_id.as_deref() {
@@ -69,12 +78,26 @@ pub async fn apply(
         None => None,
     };
     let Some(before) = user else {
-        finish(db, id, "waiting", "unknown_user", now).await?;
+        settle(
+            db,
+            id,
+            DeliveryStatus::Waiting,
+            DeliveryOutcome::UnknownUser,
+            now,
+        )
+        .await?;
         return Ok(Applied::Waiting);
     };
     let txn = crate::infra::db::begin_write(db).await?;
     if let Some(older) = older_than_stored(&member.snapshot, event.received_at, &before) {
-        finish(&txn, id, "stale", "older_than_stored", now).await?;
+        settle(
+            &txn,
+            id,
+            DeliveryStatus::Stale,
+            DeliveryOutcome::OlderThanStored,
+            now,
+        )
+        .await?;
         let recheck = if older.owes_recheck() {
             owe_recheck(&txn, before.id, now).await?
         } else {
@@ -106,8 +129,11 @@ pub async fn apply(
     .await?;
     let changed = matches!(verification, Verification::Verified { changed: true, .. });
     mark_applied_delivery(&txn, before.id, event.received_at).await?;
-    let outcome = if changed { "changed" } else { "unchanged" };
-    finish(&txn, id, "applied", outcome, now).await?;
+    let outcome = match changed {
+        true => DeliveryOutcome::Changed,
+        false => DeliveryOutcome::Unchanged,
+    };
+    settle(&txn, id, DeliveryStatus::Applied, outcome, now).await?;
     // Deliveries can be stale or out of order: a change is confirmed by reading Patreon.
     let recheck = if changed {
         owe_recheck(&txn, before.id, now).await?
@@ -131,7 +157,7 @@ async fn owe_recheck(
     user_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<job_request::Model>> {
-    let requested = job_requests::request_verification(
+    let requested = requests::request(
         txn,
         user_id,
         None,
@@ -172,19 +198,15 @@ fn observe_lag(event: &webhook_event::Model) {
     metrics().webhook_lag_seconds.observe(lag / 1000.0);
 }
 
-async fn finish(
+/// Settles the event; one no longer pending was settled by someone else, which the status
+/// check above and the member's lease make rare, and is then left as it is.
+async fn settle(
     db: &impl ConnectionTrait,
     id: i64,
-    status: &str,
-    outcome: &str,
+    status: DeliveryStatus,
+    outcome: DeliveryOutcome,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    webhook_event::Entity::update_many()
-        .col_expr(webhook_event::Column::Status, Expr::value(status))
-        .col_expr(webhook_event::Column::Outcome, Expr::value(outcome))
-        .col_expr(webhook_event::Column::ProcessedAt, Expr::value(now))
-        .filter(webhook_event::Column::Id.eq(id))
-        .exec(db)
-        .await?;
+    let _ = deliveries::settle(db, id, status, outcome, now).await?;
     Ok(())
 }

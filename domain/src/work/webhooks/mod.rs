@@ -11,15 +11,12 @@ use chrono::{DateTime, Utc};
 use entity::{user, webhook_event};
 use hmac::{Hmac, Mac};
 use md5::Md5;
-use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::{Expr, OnConflict},
-};
+use sea_orm::{ConnectionTrait, EntityTrait};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::patreon::resources;
+use crate::work::ledger::deliveries::{self, NewDelivery};
 use crate::{Result, members::users};
 
 mod apply;
@@ -83,78 +80,29 @@ pub async fn receive(
         return Ok(Err(MalformedWebhook));
     };
     let ours = member.campaign_id.as_deref() == Some(our_campaign);
-    let digest = hex::encode(Sha256::digest(body));
-    let row = webhook_event::ActiveModel {
-        body_sha256: Set(digest.clone()),
+    let delivery = NewDelivery {
+        body_sha256: hex::encode(Sha256::digest(body)),
         // Bounded and printable: it is shown to admins, and never trusted.
-        trigger: Set(trigger
+        trigger: trigger
             .chars()
             .filter(|c| c.is_ascii_graphic())
             .take(64)
-            .collect()),
-        member_id: Set(Some(member.snapshot.member_id.clone())),
-        patreon_user_id: Set(member.patreon_user_id.clone()),
-        campaign_id: Set(member.campaign_id.clone()),
-        body: Set(text.to_owned()),
-        status: Set(if ours { "pending" } else { "ignored" }.to_owned()),
-        outcome: Set((!ours).then(|| "other_campaign".to_owned())),
-        received_at: Set(now),
-        processed_at: Set((!ours).then_some(now)),
-        ..Default::default()
+            .collect(),
+        member_id: Some(member.snapshot.member_id.clone()),
+        patreon_user_id: member.patreon_user_id.clone(),
+        campaign_id: member.campaign_id.clone(),
+        body: text.to_owned(),
+        ours,
+        received_at: now,
     };
-    let inserted = webhook_event::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(webhook_event::Column::BodySha256)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_with_returning_keys(db)
-        .await?;
-    let Some(id) = inserted.first() else {
+    let Some(id) = deliveries::record(db, delivery).await? else {
         return Ok(Ok(Received::Duplicate));
     };
     Ok(Ok(if ours {
-        Received::New(*id)
+        Received::New(id)
     } else {
         Received::OtherCampaign
     }))
-}
-
-/// Events kept for `patreon_id` until they signed in: pending again, so they are applied (or
-/// found older than the sign-in's own check). Returns their ids, to be queued.
-pub async fn release_waiting(db: &impl ConnectionTrait, patreon_id: &str) -> Result<Vec<i64>> {
-    let waiting: Vec<i64> = webhook_event::Entity::find()
-        .select_only()
-        .column(webhook_event::Column::Id)
-        .filter(webhook_event::Column::PatreonUserId.eq(patreon_id))
-        .filter(webhook_event::Column::Status.eq("waiting"))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if !waiting.is_empty() {
-        webhook_event::Entity::update_many()
-            .col_expr(webhook_event::Column::Status, Expr::value("pending"))
-            .filter(webhook_event::Column::Id.is_in(waiting.clone()))
-            .exec(db)
-            .await?;
-    }
-    Ok(waiting)
-}
-
-/// Pending events received more than `lost_after` ago: their job may be lost.
-pub async fn stale_pending(
-    db: &impl ConnectionTrait,
-    lost_after: chrono::Duration,
-) -> Result<Vec<i64>> {
-    Ok(webhook_event::Entity::find()
-        .select_only()
-        .column(webhook_event::Column::Id)
-        .filter(webhook_event::Column::Status.eq("pending"))
-        .filter(webhook_event::Column::ReceivedAt.lt(Utc::now() - lost_after))
-        .limit(1000)
-        .into_tuple()
-        .all(db)
-        .await?)
 }
 
 /// The user a pending event is about, if they exist (for tests and admin views).

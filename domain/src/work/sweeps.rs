@@ -1,25 +1,20 @@
 //! Sweeps: every member re-verified, on a schedule or on demand. The `sweep_items` rows are the
 //! record of what is owed, so the queue may lose anything: whatever is not `done` gets pushed
-//! again. Pushing marks an item `queued` first, so a member is queued once per sweep.
+//! again. Their states move only in [`crate::work::ledger::items`].
 
 use chrono::{DateTime, Utc};
-use entity::{sweep, sweep_item, user};
+use entity::states::{CheckOutcome, ItemStatus, SweepTrigger};
+use entity::{sweep, sweep_item};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-    sea_query::{Expr, OnConflict, Query},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, OnConflict},
 };
 
 use crate::Result;
 use crate::work::jobs::{Job, JobQueue};
-
-mod items;
-pub use items::*;
-
-const PENDING: &str = "pending";
-const QUEUED: &str = "queued";
-const DONE: &str = "done";
+use crate::work::ledger::items;
 
 /// Where a sweep stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,13 +38,13 @@ impl Progress {
 pub async fn start(
     db: &DatabaseConnection,
     tick: &str,
-    trigger: &str,
+    trigger: SweepTrigger,
     now: DateTime<Utc>,
 ) -> Result<sweep::Model> {
     let txn = crate::infra::db::begin_write(db).await?;
     let row = sweep::ActiveModel {
         tick: Set(tick.to_owned()),
-        trigger: Set(trigger.to_owned()),
+        trigger: Set(trigger),
         started_at: Set(now),
         finished_at: Set(None),
         total: Set(0),
@@ -71,25 +66,7 @@ pub async fn start(
         "sweep".into(),
     )))?;
     if inserted == 1 {
-        let owed = Query::select()
-            .expr(Expr::val(sweep.id))
-            .column(user::Column::Id)
-            .expr(Expr::val(PENDING))
-            .expr(Expr::val(0))
-            .from(user::Entity)
-            .to_owned();
-        let fill = Query::insert()
-            .into_table(sweep_item::Entity)
-            .columns([
-                sweep_item::Column::SweepId,
-                sweep_item::Column::UserId,
-                sweep_item::Column::Status,
-                sweep_item::Column::Attempts,
-            ])
-            .select_from(owed)
-            .map_err(|e| crate::Error::Database(sea_orm::DbErr::Custom(e.to_string())))?
-            .to_owned();
-        let total = txn.execute(&fill).await?.rows_affected();
+        let total = items::owe_everyone(&txn, sweep.id).await?;
         sweep::Entity::update_many()
             .col_expr(
                 sweep::Column::Total,
@@ -107,39 +84,17 @@ pub async fn start(
         .unwrap_or(sweep))
 }
 
-/// Marks the sweep finished once nothing is owed (also for a sweep of zero members).
-pub async fn close_if_complete(db: &impl ConnectionTrait, sweep_id: i64) -> Result<bool> {
-    let open = sweep_item::Entity::find()
-        .filter(sweep_item::Column::SweepId.eq(sweep_id))
-        .filter(sweep_item::Column::Status.ne(DONE))
-        .count(db)
-        .await?;
-    if open > 0 {
-        return Ok(false);
-    }
-    let closed = sweep::Entity::update_many()
-        .col_expr(sweep::Column::FinishedAt, Expr::value(Utc::now()))
-        .filter(sweep::Column::Id.eq(sweep_id))
-        .filter(sweep::Column::FinishedAt.is_null())
-        .exec(db)
-        .await?;
-    if closed.rows_affected == 1 {
-        tracing::info!(sweep_id, "sweep finished");
-    }
-    Ok(true)
-}
-
 pub async fn progress(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Progress> {
     let total = sweep::Entity::find_by_id(sweep_id)
         .one(db)
         .await?
         .map_or(0, |s| u64::try_from(s.total).unwrap_or(0));
-    let counts: Vec<(Option<String>, i64)> = sweep_item::Entity::find()
+    let counts: Vec<(Option<CheckOutcome>, i64)> = sweep_item::Entity::find()
         .select_only()
         .column(sweep_item::Column::Outcome)
         .column_as(sweep_item::Column::UserId.count(), "n")
         .filter(sweep_item::Column::SweepId.eq(sweep_id))
-        .filter(sweep_item::Column::Status.eq(DONE))
+        .filter(sweep_item::Column::Status.eq(ItemStatus::Done))
         .group_by(sweep_item::Column::Outcome)
         .into_tuple()
         .all(db)
@@ -151,11 +106,12 @@ pub async fn progress(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Progre
     for (outcome, n) in counts {
         let n = u64::try_from(n).unwrap_or(0);
         p.done += n;
-        match outcome.as_deref() {
-            Some("verified") => p.verified += n,
-            Some("changed") => p.changed += n,
-            Some("skipped") => p.skipped += n,
-            _ => p.failed += n,
+        // A done item always has an outcome; one without is counted as failed.
+        match outcome {
+            Some(CheckOutcome::Verified) => p.verified += n,
+            Some(CheckOutcome::Changed) => p.changed += n,
+            Some(CheckOutcome::Skipped) => p.skipped += n,
+            Some(CheckOutcome::Failed) | None => p.failed += n,
         }
     }
     Ok(p)
@@ -192,7 +148,7 @@ pub enum ManualSweep {
 pub async fn start_manual(
     db: &DatabaseConnection,
     queue: &JobQueue,
-    trigger: &str,
+    trigger: SweepTrigger,
     now: DateTime<Utc>,
 ) -> Result<ManualSweep> {
     if let Some(running) = unfinished(db).await?.into_iter().next() {
