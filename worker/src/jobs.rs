@@ -59,10 +59,7 @@ async fn run(job: Job, ctx: &WorkerCtx) -> Result<Ran, BoxDynError> {
     match job.clone() {
         Job::VerifyMembership {
             user_id, trigger, ..
-        } => {
-            let tracker = domain::work::ledger::WorkRef::of(&job);
-            verify::run(ctx, job, user_id, trigger, tracker).await
-        }
+        } => verify::run(ctx, job, user_id, trigger).await,
         Job::RefreshToken { user_id, attempt } => refresh::run(ctx, user_id, attempt).await,
         Job::Sweep { sweep_id } => {
             // Idempotent: pushes only what the database says is still owed.

@@ -3,6 +3,7 @@
 
 use apalis::prelude::BoxDynError;
 use domain::{
+    work::check_job::CHECK_LEASE,
     work::jobs::Job,
     work::leases,
     work::ledger::push,
@@ -20,8 +21,8 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
     // of the same member would write over it with the state it read before.
     let lease = match webhooks::member_of(&ctx.db, event_id).await? {
         Some(user_id) => {
-            let key = crate::verify::lease_key(user_id);
-            match leases::try_acquire(&ctx.db, &key, crate::verify::CHECK_LEASE).await? {
+            let key = leases::member_key(user_id);
+            match leases::try_acquire(&ctx.db, &key, CHECK_LEASE).await? {
                 Some(lease) => Some(lease),
                 None => {
                     let again = Job::ApplyWebhook { event_id };
@@ -35,9 +36,7 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
     let now = chrono::Utc::now();
     let applying = webhooks::apply(&ctx.db, &ctx.settings.membership, event_id, now);
     let applied = match lease {
-        Some(lease) => {
-            leases::while_held(&ctx.db, lease, crate::verify::CHECK_LEASE, applying).await?
-        }
+        Some(lease) => leases::while_held(&ctx.db, lease, CHECK_LEASE, applying).await?,
         None => applying.await?,
     };
     tracing::info!(event_id, ?applied, "webhook processed");

@@ -75,7 +75,7 @@ impl JobQueue {
         redis: Option<&ConnectionManager>,
     ) -> Result<Self, QueueError> {
         let queue = format!("{}:jobs", settings.redis_key_prefix);
-        if let Some(warning) = crate::work::queue_identity::setup_warning(settings) {
+        if let Some(warning) = setup_warning(settings) {
             tracing::warn!("{warning}");
         }
         match redis {
@@ -142,6 +142,19 @@ impl JobQueue {
         crate::infra::metrics::metrics().job(kind, "pushed");
         Ok(())
     }
+}
+
+/// A warning for a setup where the queue cannot be shared beyond one host: a PostgreSQL database
+/// (reachable from anywhere) with the embedded queue in a local file.
+pub fn setup_warning(settings: &crate::infra::config::Settings) -> Option<String> {
+    let file_queue = settings.redis_url.is_none();
+    let shared_database = !settings.database_url.starts_with("sqlite:");
+    (file_queue && shared_database).then(|| {
+        format!(
+            "REDIS_URL is unset, so the job queue is the local file {}: an api and a worker on different hosts or containers will not share it (set REDIS_URL)",
+            settings.queue_sqlite_url
+        )
+    })
 }
 
 /// How many times a job is tried when Patreon keeps failing transiently.

@@ -2,6 +2,7 @@
 //! deliveries, their states and the one way to record and push a piece of work), the jobs and
 //! their queue, sweeps, webhook deliveries, leases, schedules and retention.
 
+pub mod check_job;
 pub mod dead_letters;
 pub mod jobs;
 pub mod leases;

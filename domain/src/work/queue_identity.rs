@@ -245,16 +245,3 @@ impl MismatchLog {
         }
     }
 }
-
-/// A warning for a setup where the queue cannot be shared beyond one host: a PostgreSQL database
-/// (reachable from anywhere) with the embedded queue in a local file.
-pub fn setup_warning(settings: &crate::infra::config::Settings) -> Option<String> {
-    let file_queue = settings.redis_url.is_none();
-    let shared_database = !settings.database_url.starts_with("sqlite:");
-    (file_queue && shared_database).then(|| {
-        format!(
-            "REDIS_URL is unset, so the job queue is the local file {}: an api and a worker on different hosts or containers will not share it (set REDIS_URL)",
-            settings.queue_sqlite_url
-        )
-    })
-}

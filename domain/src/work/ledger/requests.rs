@@ -31,7 +31,7 @@ pub enum Requested {
 /// **request**: records a verification request for `user_id`, unless one is open or the last
 /// one of the same trigger finished less than `cooldown` ago. `requested_by` is the member or
 /// admin who asked; `None` for an operator or the service itself. Pushing is the caller's
-/// ([`super::push::request_recheck`] does both).
+/// (`ledger::push::request_recheck` does both).
 ///
 /// Parallel callers race to insert; the unique index on open requests lets one win, and the
 /// others re-read and report that one, so a lost race is an answer, never an error.
