@@ -61,15 +61,41 @@ pub async fn record(db: &impl ConnectionTrait, d: NewDelivery) -> Result<Option<
     Ok(inserted.first().copied())
 }
 
-/// **settle**: a `pending` delivery was dealt with: `applied` (outcome `changed` or
-/// `unchanged`), `stale`, `failed` or `waiting` for its member. Unmoved when it was not pending.
+/// How a pending delivery was dealt with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// The member's state follows it (`applied`, outcome `changed` or `unchanged`).
+    Applied { changed: bool },
+    /// Older than the stored state: changed nothing (`stale`).
+    Stale,
+    /// Not a member document after all (`failed`).
+    Malformed,
+    /// No such member yet: kept for their first sign-in (`waiting`).
+    Waiting,
+}
+
+impl Settlement {
+    fn stored(self) -> (DeliveryStatus, DeliveryOutcome) {
+        match self {
+            Self::Applied { changed: true } => (DeliveryStatus::Applied, DeliveryOutcome::Changed),
+            Self::Applied { changed: false } => {
+                (DeliveryStatus::Applied, DeliveryOutcome::Unchanged)
+            }
+            Self::Stale => (DeliveryStatus::Stale, DeliveryOutcome::OlderThanStored),
+            Self::Malformed => (DeliveryStatus::Failed, DeliveryOutcome::Malformed),
+            Self::Waiting => (DeliveryStatus::Waiting, DeliveryOutcome::UnknownUser),
+        }
+    }
+}
+
+/// **settle**: a `pending` delivery was dealt with. Unmoved when it was not pending.
 pub async fn settle(
     db: &impl ConnectionTrait,
     id: i64,
-    status: DeliveryStatus,
-    outcome: DeliveryOutcome,
+    how: Settlement,
     now: DateTime<Utc>,
 ) -> Result<Transition> {
+    let (status, outcome) = how.stored();
     let moved = webhook_event::Entity::update_many()
         .col_expr(webhook_event::Column::Status, Expr::value(status))
         .col_expr(webhook_event::Column::Outcome, Expr::value(outcome))

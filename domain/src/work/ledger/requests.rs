@@ -73,7 +73,7 @@ struct Ask {
 /// How long a request must still wait after the last one finished at `finished`, if at all. No
 /// cooldown means no wait, even when `finished` is after `now` (a check that ended between our
 /// reading the clock and reading the database).
-fn cooldown_left(
+pub(super) fn cooldown_left(
     cooldown: Duration,
     finished: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -306,25 +306,5 @@ pub fn job_for(r: &job_request::Model) -> Job {
             request_id: Some(r.id.clone()),
             sweep_id: None,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_cooldown_never_waits_even_for_a_check_that_finished_after_our_clock_was_read() {
-        let now = Utc::now();
-        let later = now + Duration::milliseconds(5);
-        assert_eq!(cooldown_left(Duration::zero(), later, now), None);
-        assert_eq!(
-            cooldown_left(Duration::minutes(1), now - Duration::seconds(20), now),
-            Some(Duration::seconds(40))
-        );
-        assert_eq!(
-            cooldown_left(Duration::minutes(1), now - Duration::minutes(2), now),
-            None
-        );
     }
 }

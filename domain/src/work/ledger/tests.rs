@@ -10,7 +10,7 @@ use entity::{job_request, sweep_item, user, webhook_event};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
 use test_support::{Backend, TestDb, postgres_enabled};
 
-use super::deliveries::{self, NewDelivery};
+use super::deliveries::{self, NewDelivery, Settlement};
 use super::requests::{self, Requested};
 use super::{Transition, items};
 
@@ -276,28 +276,30 @@ async fn a_delivery_is_settled_once_and_released_only_from_waiting(db: DatabaseC
         None,
         "recorded once"
     );
-    let settle = |id, status, outcome| deliveries::settle(&db, id, status, outcome, now);
-    let other = DeliveryOutcome::OtherCampaign;
+    let settle = |id, how| deliveries::settle(&db, id, how, now);
+    let applied = Settlement::Applied { changed: true };
     assert_eq!(
-        settle(ignored, DeliveryStatus::Applied, other)
-            .await
-            .unwrap(),
-        Transition::Unmoved
+        settle(ignored, applied).await.unwrap(),
+        Transition::Unmoved,
+        "never applied"
     );
 
-    let waiting = settle(id, DeliveryStatus::Waiting, DeliveryOutcome::UnknownUser)
-        .await
-        .unwrap();
-    assert_eq!(waiting, Transition::Moved);
-    let applied = settle(id, DeliveryStatus::Applied, DeliveryOutcome::Changed);
     assert_eq!(
-        applied.await.unwrap(),
+        settle(id, Settlement::Waiting).await.unwrap(),
+        Transition::Moved
+    );
+    assert_eq!(
+        settle(id, applied).await.unwrap(),
         Transition::Unmoved,
         "waiting is not pending"
     );
     assert_eq!(deliveries::release_waiting(&db, "77").await.unwrap(), [id]);
-    let applied = settle(id, DeliveryStatus::Applied, DeliveryOutcome::Changed);
-    assert_eq!(applied.await.unwrap(), Transition::Moved);
+    assert_eq!(settle(id, applied).await.unwrap(), Transition::Moved);
+    assert_eq!(
+        settle(id, Settlement::Stale).await.unwrap(),
+        Transition::Unmoved,
+        "settled once"
+    );
     let row = webhook_event::Entity::find_by_id(id)
         .one(&db)
         .await
@@ -326,6 +328,23 @@ async fn a_row_with_an_unknown_state_fails_to_load(db: DatabaseConnection) {
     );
     db.execute_unprepared(&sql).await.unwrap();
     assert!(requests::find(&db, &r.id).await.is_err());
+}
+
+#[test]
+fn no_cooldown_never_waits_even_for_a_check_that_finished_after_our_clock_was_read() {
+    use super::requests::cooldown_left;
+    let now = Utc::now();
+    let later = now + Duration::milliseconds(5);
+    assert_eq!(cooldown_left(Duration::zero(), later, now), None);
+    let twenty_ago = now - Duration::seconds(20);
+    assert_eq!(
+        cooldown_left(Duration::minutes(1), twenty_ago, now),
+        Some(Duration::seconds(40))
+    );
+    assert_eq!(
+        cooldown_left(Duration::minutes(1), now - Duration::minutes(2), now),
+        None
+    );
 }
 
 macro_rules! on_both_backends {

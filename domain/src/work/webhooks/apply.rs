@@ -2,19 +2,19 @@
 //! confirmed by a recheck through the API, recorded in the same transaction.
 
 use chrono::{DateTime, Utc};
-use entity::states::{DeliveryOutcome, DeliveryStatus};
+use entity::states::DeliveryStatus;
 use entity::{job_request, user, webhook_event};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, sea_query::Expr,
+    ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    sea_query::Expr,
 };
 
 use crate::infra::metrics::metrics;
-use crate::members::membership::MembershipPolicy;
+use crate::members::membership::{MemberSnapshot, MembershipPolicy};
 use crate::members::membership_checks::CheckTrigger;
 use crate::members::verification::{Verification, record_state_in};
 use crate::patreon::{Identity, resources};
-use crate::work::ledger::deliveries;
+use crate::work::ledger::deliveries::{self, Settlement};
 use crate::work::ledger::requests::{self, Requested};
 use crate::work::webhooks::order::older_than_stored;
 use crate::{Result, members::users};
@@ -63,14 +63,7 @@ pub async fn apply(
         .ok()
         .and_then(|json| resources::parse_member_document(&json).ok());
     let Some(member) = parsed else {
-        settle(
-            db,
-            id,
-            DeliveryStatus::Failed,
-            DeliveryOutcome::Malformed,
-            now,
-        )
-        .await?;
+        let _ = deliveries::settle(db, id, Settlement::Malformed, now).await?;
         return Ok(Applied::Nothing);
     };
     let user = match member.patreon_user_id.as_deref() {
@@ -78,37 +71,34 @@ pub async fn apply(
         None => None,
     };
     let Some(before) = user else {
-        settle(
-            db,
-            id,
-            DeliveryStatus::Waiting,
-            DeliveryOutcome::UnknownUser,
-            now,
-        )
-        .await?;
+        let _ = deliveries::settle(db, id, Settlement::Waiting, now).await?;
         return Ok(Applied::Waiting);
     };
     let txn = crate::infra::db::begin_write(db).await?;
-    if let Some(older) = older_than_stored(&member.snapshot, event.received_at, &before) {
-        settle(
-            &txn,
-            id,
-            DeliveryStatus::Stale,
-            DeliveryOutcome::OlderThanStored,
-            now,
-        )
-        .await?;
-        let recheck = if older.owes_recheck() {
-            owe_recheck(&txn, before.id, now).await?
-        } else {
-            None
+    let applied = apply_in(&txn, policy, &event, member.snapshot, &before, now).await?;
+    txn.commit().await?;
+    observe_lag(&event);
+    Ok(applied)
+}
+
+/// Applies `event` about `before` (the member as stored) inside `txn`: stale, or the member's
+/// state follows `snapshot`, with the confirming recheck when it changed something.
+async fn apply_in(
+    txn: &DatabaseTransaction,
+    policy: &MembershipPolicy,
+    event: &webhook_event::Model,
+    snapshot: MemberSnapshot,
+    before: &user::Model,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
+    let user_id = before.id;
+    if let Some(older) = older_than_stored(&snapshot, event.received_at, before) {
+        let _ = deliveries::settle(txn, event.id, Settlement::Stale, now).await?;
+        let recheck = match older.owes_recheck() {
+            true => owe_recheck(txn, user_id, now).await?,
+            false => None,
         };
-        txn.commit().await?;
-        observe_lag(&event);
-        return Ok(Applied::Stale {
-            user_id: before.id,
-            recheck,
-        });
+        return Ok(Applied::Stale { user_id, recheck });
     }
     let identity = Identity {
         patreon_id: before.patreon_id.clone(),
@@ -116,34 +106,20 @@ pub async fn apply(
         email_verified: false,
         full_name: before.full_name.clone(),
         image_url: before.avatar_url.clone(),
-        membership: Some(member.snapshot),
+        membership: Some(snapshot),
     };
-    let verification = record_state_in(
-        &txn,
-        policy,
-        &before,
-        &identity,
-        CheckTrigger::Webhook,
-        None,
-    )
-    .await?;
+    let webhook = CheckTrigger::Webhook;
+    let verification = record_state_in(txn, policy, before, &identity, webhook, None).await?;
     let changed = matches!(verification, Verification::Verified { changed: true, .. });
-    mark_applied_delivery(&txn, before.id, event.received_at).await?;
-    let outcome = match changed {
-        true => DeliveryOutcome::Changed,
-        false => DeliveryOutcome::Unchanged,
-    };
-    settle(&txn, id, DeliveryStatus::Applied, outcome, now).await?;
+    mark_applied_delivery(txn, user_id, event.received_at).await?;
+    let _ = deliveries::settle(txn, event.id, Settlement::Applied { changed }, now).await?;
     // Deliveries can be stale or out of order: a change is confirmed by reading Patreon.
-    let recheck = if changed {
-        owe_recheck(&txn, before.id, now).await?
-    } else {
-        None
+    let recheck = match changed {
+        true => owe_recheck(txn, user_id, now).await?,
+        false => None,
     };
-    txn.commit().await?;
-    observe_lag(&event);
     Ok(Applied::Applied {
-        user_id: before.id,
+        user_id,
         changed,
         recheck,
     })
@@ -196,17 +172,4 @@ async fn mark_applied_delivery(
 fn observe_lag(event: &webhook_event::Model) {
     let lag = (Utc::now() - event.received_at).num_milliseconds().max(0) as f64;
     metrics().webhook_lag_seconds.observe(lag / 1000.0);
-}
-
-/// Settles the event; one no longer pending was settled by someone else, which the status
-/// check above and the member's lease make rare, and is then left as it is.
-async fn settle(
-    db: &impl ConnectionTrait,
-    id: i64,
-    status: DeliveryStatus,
-    outcome: DeliveryOutcome,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let _ = deliveries::settle(db, id, status, outcome, now).await?;
-    Ok(())
 }
