@@ -46,6 +46,21 @@ pub fn forge(header: &Value, claims: &Value, key: &[u8], alg: Hs) -> String {
     forge_raw(&header.to_string(), &claims.to_string(), key, alg)
 }
 
+/// `claims` with `key` set to `value`.
+pub fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+/// `claims` without `key`.
+pub fn without(mut claims: Value, key: &str) -> Value {
+    claims
+        .as_object_mut()
+        .expect("claims are a JSON object")
+        .remove(key);
+    claims
+}
+
 /// One base64url JSON segment of a token, decoded.
 pub fn decode_segment(segment: &str) -> Value {
     let bytes = URL_SAFE_NO_PAD

@@ -2,51 +2,23 @@
 //! the member's Patreon token behind a refresh (T15, T17) and the CSRF guard on cookie calls (T20).
 //! Bearer clients' refresh tokens and what no longer renews a sign-in are in `refresh_tokens`.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{Duration, Utc};
 use entity::{session, user};
 use patreon_mock::{EndpointFault, Faults};
 use reqwest::{Response, StatusCode, header};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::Value;
+use test_support::jwt::unverified_claims;
 
 use crate::helpers::*;
 
-/// Like `on_both_backends!`, for tests that need extra configuration.
-macro_rules! on_both_backends_with {
-    ($($(#[$meta:meta])* async fn $name:ident($app:ident, $options:expr) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run($app: TestApp) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$meta])*
-            async fn sqlite() {
-                run(TestApp::spawn_with(Backend::Sqlite, $options).await).await;
-            }
-            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$meta])*
-            async fn postgres() {
-                if let Some(app) = TestApp::spawn_if_postgres_with($options).await {
-                    run(app).await;
-                }
-            }
-        }
-    )*};
-}
-
 const EVIL: &str = "https://evil.example";
 
-/// The JWT's claims, read without verification.
-pub(crate) fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload segment");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url payload"))
-        .expect("JSON claims")
-}
-
 pub(crate) fn sid(jwt: &str) -> String {
-    claims(jwt)["sid"].as_str().expect("sid claim").to_owned()
+    unverified_claims(jwt)["sid"]
+        .as_str()
+        .expect("sid claim")
+        .to_owned()
 }
 
 /// An attribute of a `Set-Cookie` line (`None` when absent, `Some("")` for flags).
@@ -211,6 +183,8 @@ fn re_encodings(jwt: &str) -> Vec<String> {
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn after_logout_by_bearer_the_token_is_refused_however_it_is_presented(app) {
         let id = app.active_patron("13001");
         let signed_in = app.sign_in(&id).await;
@@ -323,10 +297,10 @@ on_both_backends! {
         assert!(!body.to_string().contains(&cookie_jwt) && !body.to_string().contains(&rotated), "{body}");
         assert_eq!(body["message"], "Session renewed.");
         let expires_at: chrono::DateTime<chrono::Utc> = body["expiresAt"].as_str().unwrap().parse().unwrap();
-        assert_eq!(expires_at.timestamp(), claims(&cookie_jwt)["exp"].as_i64().unwrap(), "expiresAt is the JWT's exp");
+        assert_eq!(expires_at.timestamp(), unverified_claims(&cookie_jwt)["exp"].as_i64().unwrap(), "expiresAt is the JWT's exp");
         assert_ne!(cookie_jwt, signed_in.jwt);
-        assert_eq!(claims(&cookie_jwt)["sid"], claims(&signed_in.jwt)["sid"]);
-        assert_ne!(claims(&cookie_jwt)["jti"], claims(&signed_in.jwt)["jti"]);
+        assert_eq!(unverified_claims(&cookie_jwt)["sid"], unverified_claims(&signed_in.jwt)["sid"]);
+        assert_ne!(unverified_claims(&cookie_jwt)["jti"], unverified_claims(&signed_in.jwt)["jti"]);
         assert_eq!(app.me_bearer(&cookie_jwt).await.status(), StatusCode::OK);
         assert_eq!(app.me_cookie(&cookie_jwt).await.status(), StatusCode::OK);
 
@@ -635,11 +609,10 @@ on_both_backends! {
     }
 }
 
-on_both_backends_with! {
-    async fn refreshing_after_the_absolute_session_lifetime_is_refused(
-        app,
-        Options::default().with("JWT_EXPIRATION_HOURS", "1")
-    ) {
+on_both_backends! {
+    setup = |backend| TestApp::spawn_with(backend, Options::default().with("JWT_EXPIRATION_HOURS", "1"));
+
+    async fn refreshing_after_the_absolute_session_lifetime_is_refused(app) {
         let id = app.active_patron("16101");
         let signed_in = app.sign_in(&id).await;
         let session_id = sid(&signed_in.jwt);
@@ -661,8 +634,10 @@ on_both_backends_with! {
     }
 }
 
-on_both_backends_with! {
-    async fn a_needs_relogin_refresh_clears_the_sign_in_cookies(app, Options::default()) {
+on_both_backends! {
+    setup = TestApp::spawn;
+
+    async fn a_needs_relogin_refresh_clears_the_sign_in_cookies(app) {
         // T15, the browser side.
         let id = app.active_patron("15002");
         let signed_in = app.sign_in(&id).await;

@@ -4,6 +4,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use reqwest::{Response, StatusCode, header};
 use serde_json::Value;
+use test_support::jwt::unverified_claims;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
@@ -33,15 +34,6 @@ fn max_age(set_cookie: &str) -> i64 {
         .unwrap_or_else(|| panic!("no Max-Age: {set_cookie}"))
         .parse()
         .unwrap()
-}
-
-/// The JWT's claims, read without verification.
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload segment");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 /// The standard JSON error body with `error` = `code`; returns the whole body text.
@@ -113,6 +105,8 @@ async fn me_with(app: &TestApp, headers: &[(&str, &str)]) -> Response {
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn two_authorization_headers_are_refused_even_when_both_are_valid(app) {
         let id = app.active_patron("40101");
         let signed_in = app.sign_in(&id).await;
@@ -244,7 +238,7 @@ on_both_backends! {
         assert_eq!(attribute(&auth, "Path").as_deref(), Some("/"), "{auth}");
         assert_eq!(attribute(&auth, "SameSite").as_deref(), Some("Lax"), "{auth}");
         assert_eq!(attribute(&auth, "Domain"), None, "{auth}");
-        let claims = claims(&jwt);
+        let claims = unverified_claims(&jwt);
         let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
         assert!((1..=15 * 60).contains(&max_age(&auth)), "{auth}");
         assert!(max_age(&auth) <= lifetime, "{auth} outlives exp");
