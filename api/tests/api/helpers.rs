@@ -71,6 +71,17 @@ pub fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
     })
 }
 
+/// An attribute of a `Set-Cookie` line (`None` when absent, `Some("")` for flags).
+pub fn cookie_attribute(set_cookie: &str, name: &str) -> Option<String> {
+    set_cookie.split(';').skip(1).find_map(|part| {
+        let part = part.trim();
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
 pub fn set_cookies(response: &Response) -> Vec<String> {
     response
         .headers()

@@ -21,17 +21,6 @@ pub(crate) fn sid(jwt: &str) -> String {
         .to_owned()
 }
 
-/// An attribute of a `Set-Cookie` line (`None` when absent, `Some("")` for flags).
-fn attribute(set_cookie: &str, name: &str) -> Option<String> {
-    set_cookie.split(';').skip(1).find_map(|part| {
-        let part = part.trim();
-        let (key, value) = part.split_once('=').unwrap_or((part, ""));
-        key.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
-}
-
 /// The `Set-Cookie` line for cookie `name`.
 pub(crate) fn set_cookie_line(set_cookies: &[String], name: &str) -> Option<String> {
     set_cookies
@@ -248,15 +237,15 @@ on_both_backends! {
             let set = set_cookie_line(&signed_in.set_cookies, name).expect("set at sign-in");
             let clear = set_cookie_line(&cleared, name).unwrap_or_else(|| panic!("{name} not cleared: {cleared:?}"));
             assert_eq!(cookie_value(&cleared, name).as_deref(), Some(""), "{clear}");
-            assert_eq!(attribute(&clear, "Max-Age").as_deref(), Some("0"), "{clear}");
-            assert_eq!(attribute(&clear, "Path"), attribute(&set, "Path"), "{clear} vs {set}");
-            assert_eq!(attribute(&clear, "Domain"), None, "{clear}");
-            assert!(attribute(&clear, "Secure").is_some(), "{clear}");
-            assert!(attribute(&clear, "HttpOnly").is_some(), "{clear}");
+            assert_eq!(cookie_attribute(&clear, "Max-Age").as_deref(), Some("0"), "{clear}");
+            assert_eq!(cookie_attribute(&clear, "Path"), cookie_attribute(&set, "Path"), "{clear} vs {set}");
+            assert_eq!(cookie_attribute(&clear, "Domain"), None, "{clear}");
+            assert!(cookie_attribute(&clear, "Secure").is_some(), "{clear}");
+            assert!(cookie_attribute(&clear, "HttpOnly").is_some(), "{clear}");
         }
-        assert_eq!(attribute(&set_cookie_line(&cleared, "auth_token").unwrap(), "Path").as_deref(), Some("/"));
+        assert_eq!(cookie_attribute(&set_cookie_line(&cleared, "auth_token").unwrap(), "Path").as_deref(), Some("/"));
         assert_eq!(
-            attribute(&set_cookie_line(&cleared, "auth_refresh").unwrap(), "Path").as_deref(),
+            cookie_attribute(&set_cookie_line(&cleared, "auth_refresh").unwrap(), "Path").as_deref(),
             Some("/api/auth")
         );
     }
@@ -287,8 +276,8 @@ on_both_backends! {
         assert_ne!(rotated, signed_in.refresh_cookie);
         assert!(rotated.starts_with(&format!("{}.", sid(&signed_in.jwt))), "{rotated}");
         let line = set_cookie_line(&cookies, "auth_refresh").unwrap();
-        assert_eq!(attribute(&line, "Path").as_deref(), Some("/api/auth"), "{line}");
-        assert!(attribute(&line, "HttpOnly").is_some() && attribute(&line, "Secure").is_some(), "{line}");
+        assert_eq!(cookie_attribute(&line, "Path").as_deref(), Some("/api/auth"), "{line}");
+        assert!(cookie_attribute(&line, "HttpOnly").is_some() && cookie_attribute(&line, "Secure").is_some(), "{line}");
         let cookie_jwt = cookie_value(&cookies, "auth_token").expect("auth_token cookie");
         let body: Value = response.json().await.unwrap();
         // Scripts on the page never see the JWT or the refresh token: they live in httpOnly cookies.
@@ -653,8 +642,8 @@ on_both_backends! {
             let set = set_cookie_line(&signed_in.set_cookies, name).unwrap();
             let line = set_cookie_line(&cleared, name).unwrap_or_else(|| panic!("{name} not cleared: {cleared:?}"));
             assert_eq!(cookie_value(&cleared, name).as_deref(), Some(""), "{line}");
-            assert_eq!(attribute(&line, "Max-Age").as_deref(), Some("0"), "{line}");
-            assert_eq!(attribute(&line, "Path"), attribute(&set, "Path"), "{line}");
+            assert_eq!(cookie_attribute(&line, "Max-Age").as_deref(), Some("0"), "{line}");
+            assert_eq!(cookie_attribute(&line, "Path"), cookie_attribute(&set, "Path"), "{line}");
         }
     }
 }
@@ -688,22 +677,22 @@ async fn logout_clears_the_cookies_on_the_configured_domain() {
         let clear =
             set_cookie_line(&cleared, name).unwrap_or_else(|| panic!("{name}: {cleared:?}"));
         assert_eq!(
-            attribute(&set, "Domain").as_deref(),
+            cookie_attribute(&set, "Domain").as_deref(),
             Some("example.com"),
             "{set}"
         );
         assert_eq!(
-            attribute(&clear, "Domain"),
-            attribute(&set, "Domain"),
+            cookie_attribute(&clear, "Domain"),
+            cookie_attribute(&set, "Domain"),
             "{clear}"
         );
         assert_eq!(
-            attribute(&clear, "Path"),
-            attribute(&set, "Path"),
+            cookie_attribute(&clear, "Path"),
+            cookie_attribute(&set, "Path"),
             "{clear}"
         );
         assert_eq!(
-            attribute(&clear, "Max-Age").as_deref(),
+            cookie_attribute(&clear, "Max-Age").as_deref(),
             Some("0"),
             "{clear}"
         );
