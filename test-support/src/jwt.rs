@@ -73,3 +73,24 @@ pub fn decode_segment(segment: &str) -> Value {
 pub fn unverified_claims(jwt: &str) -> Value {
     decode_segment(jwt.split('.').nth(1).expect("payload segment"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_forged_token_carries_its_claims_and_an_hs256_mac_over_both_segments() {
+        let (header, claims) = (json!({"alg": "HS256"}), json!({"sub": "1"}));
+        let token = forge(&header, &claims, b"key", Hs::S256);
+        let segments: Vec<&str> = token.split('.').collect();
+        assert_eq!(decode_segment(segments[0]), header);
+        assert_eq!(unverified_claims(&token), claims);
+        let signing_input = format!("{}.{}", segments[0], segments[1]);
+        assert_eq!(
+            segments[2],
+            b64(mac(signing_input.as_bytes(), b"key", Hs::S256))
+        );
+        assert_eq!(mac(b"x", b"key", Hs::S512).len(), 64);
+    }
+}
