@@ -5,8 +5,15 @@
 
 use chrono::Utc;
 use entity::{session, user};
-use poem::{Request, http::header};
-use poem_openapi::{SecurityScheme, auth::ApiKey, auth::Bearer};
+use poem::{
+    Request, RequestBody,
+    http::{StatusCode, header},
+};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme,
+    auth::{ApiKey, Bearer},
+    registry::Registry,
+};
 
 use crate::{error::ApiError, http::cookies::AUTH_COOKIE, state::AppState};
 
@@ -47,7 +54,58 @@ pub enum MemberAuth {
     Cookie(CookieAuth),
 }
 
+/// A member with the admin role (`domain::auth::admins`), presenting the JWT either way. Every admin
+/// operation takes it as its first argument, so the role is checked before the operation reads
+/// its parameters or body. In the spec it is the same security schemes as [`MemberAuth`]: the
+/// role is a property of the member, not another credential.
+pub struct AdminAuth(Principal);
+
+impl<'a> ApiExtractor<'a> for AdminAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <MemberAuth as ApiExtractor>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        <MemberAuth as ApiExtractor>::security_schemes()
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let member = <MemberAuth as ApiExtractor>::from_request(req, body, param_opts).await?;
+        let principal = member.into_principal();
+        let state = req.data::<AppState>().ok_or_else(ApiError::internal)?;
+        if !principal.is_admin(state) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This needs the admin role.",
+            )
+            .into());
+        }
+        Ok(Self(principal))
+    }
+}
+
+impl AdminAuth {
+    pub fn principal(&self) -> &Principal {
+        &self.0
+    }
+}
+
 impl Principal {
+    /// Whether this member has the admin role (their Patreon id is in `ADMIN_PATREON_IDS`).
+    pub fn is_admin(&self, state: &AppState) -> bool {
+        domain::auth::admins::is_admin(&self.user, &state.settings.admin_patreon_ids)
+    }
+
     /// For state-changing calls: a cookie-authenticated caller must pass the CSRF guard
     /// (Bearer callers cannot be driven by another site).
     pub fn require_same_site(&self, req: &Request, state: &AppState) -> Result<(), ApiError> {
@@ -60,6 +118,12 @@ impl Principal {
 
 impl MemberAuth {
     pub fn principal(&self) -> &Principal {
+        match self {
+            Self::Bearer(BearerAuth(p)) | Self::Cookie(CookieAuth(p)) => p,
+        }
+    }
+
+    pub fn into_principal(self) -> Principal {
         match self {
             Self::Bearer(BearerAuth(p)) | Self::Cookie(CookieAuth(p)) => p,
         }
@@ -147,7 +211,7 @@ pub async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
     if let Some((session, user)) = state.auth_cache.get(&claims.sid, &claims.sub, now) {
         return Ok(Principal { user, session, via });
     }
-    let found = domain::sessions::find_live(&state.db, &claims.sid, &claims.sub, now).await?;
+    let found = domain::auth::sessions::find_live(&state.db, &claims.sid, &claims.sub, now).await?;
     let (session, user) = found.ok_or_else(|| reject("session revoked or expired"))?;
     state.auth_cache.put(&session, &user);
     Ok(Principal { user, session, via })

@@ -3,7 +3,7 @@
 //!
 //! Correctness comes from invalidation, not from the TTL: this process drops an entry before it
 //! answers a logout, and every change to a session or user published with
-//! `domain::auth_events` (PostgreSQL `NOTIFY`, sent by any api or worker process at commit; on
+//! `domain::auth::auth_events` (PostgreSQL `NOTIFY`, sent by any api or worker process at commit; on
 //! SQLite the `auth_changes` log, polled every [`CHANGE_LOG_POLL`]) drops it in every api
 //! process. The TTL (`AUTH_CACHE_TTL_MS`) bounds staleness when neither can be read.
 
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use domain::auth_events::{AuthEvent, CHANNEL, ChangeLog, Changes};
+use domain::auth::auth_events::{AuthEvent, CHANNEL, ChangeLog, Changes};
 use entity::{session, user};
 use sea_orm::DatabaseConnection;
 
@@ -49,7 +49,7 @@ impl AuthCache {
     ) -> Option<(session::Model, user::Model)> {
         let entry = self.entries.get(session_id)?;
         let fresh = entry.cached_at.elapsed() < self.ttl;
-        let live = domain::sessions::is_live(&entry.session, now);
+        let live = domain::auth::sessions::is_live(&entry.session, now);
         if fresh && live && entry.user.patreon_id == patreon_id {
             return Some((entry.session.clone(), entry.user.clone()));
         }

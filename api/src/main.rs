@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use domain::config::Settings;
+use domain::infra::config::Settings;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    domain::telemetry::init("info");
+    domain::infra::telemetry::init("info");
     match api::startup::Application::build(settings, None).await {
         Ok(app) => {
             tracing::info!(port = app.port(), "api listening");

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use domain::{config::Settings, jwt::JwtKeys};
+use domain::{auth::jwt::JwtKeys, infra::config::Settings};
 use poem::{
     Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
@@ -25,11 +25,12 @@ impl Application {
         settings: Settings,
         listener: Option<std::net::TcpListener>,
     ) -> anyhow::Result<Self> {
-        let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
-            .await
-            .context("cannot open the database at DATABASE_URL")?;
+        let db =
+            domain::infra::db::connect(&settings.database_url, settings.database_max_connections)
+                .await
+                .context("cannot open the database at DATABASE_URL")?;
         if settings.auto_migrate {
-            domain::db::migrate(&db)
+            domain::infra::db::migrate(&db)
                 .await
                 .context("cannot apply database migrations")?;
         }
@@ -54,10 +55,10 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(SocketAddr::port))
             .context("listener has no TCP address")?;
-        let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+        let redis = domain::infra::redis::connect_if_configured(settings.redis_url.as_ref())
             .await
             .context("cannot reach Redis at REDIS_URL")?;
-        let jobs = domain::jobs::JobQueue::open(&settings, redis.as_ref())
+        let jobs = domain::work::jobs::JobQueue::open(&settings, redis.as_ref())
             .await
             .context("cannot open the job queue")?;
         let shared_budget = redis

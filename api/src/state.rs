@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use domain::{config::Settings, jwt::JwtKeys, patreon::PatreonClient};
+use domain::{auth::jwt::JwtKeys, infra::config::Settings, patreon::PatreonClient};
 use sea_orm::DatabaseConnection;
 
 use crate::{
@@ -15,7 +15,7 @@ pub struct AppState {
     /// Present when `REDIS_URL` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
     /// Where background jobs are pushed (Redis, or the embedded SQLite queue).
-    pub jobs: domain::jobs::JobQueue,
+    pub jobs: domain::work::jobs::JobQueue,
     pub patreon: PatreonClient,
     pub jwt: Arc<JwtKeys>,
     pub settings: Arc<Settings>,

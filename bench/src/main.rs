@@ -66,9 +66,9 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(url) = std::env::var("REDIS_URL") {
         env.insert("REDIS_URL", url);
     }
-    let settings = domain::config::Settings::from_lookup(|k| env.get(k).cloned())?;
-    let db = domain::db::connect(&settings.database_url, 10).await?;
-    domain::db::migrate(&db).await?;
+    let settings = domain::infra::config::Settings::from_lookup(|k| env.get(k).cloned())?;
+    let db = domain::infra::db::connect(&settings.database_url, 10).await?;
+    domain::infra::db::migrate(&db).await?;
 
     let seeding = Instant::now();
     mock.upsert_users(patreon_mock::generated_patrons(
@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
         users,
     ));
     // Seeding is set-up, not the thing measured: no budget.
-    let patreon = domain::patreon::PatreonClient::new(domain::config::PatreonSettings {
+    let patreon = domain::patreon::PatreonClient::new(domain::infra::config::PatreonSettings {
         requests_per_2s: 1_000_000,
         ..settings.patreon.clone()
     })?;
@@ -174,7 +174,7 @@ fn hex_id() -> String {
 async fn sign_in(
     http: &reqwest::Client,
     patreon: &domain::patreon::PatreonClient,
-    settings: &domain::config::Settings,
+    settings: &domain::infra::config::Settings,
     db: &sea_orm::DatabaseConnection,
     id: u64,
 ) -> anyhow::Result<()> {
@@ -192,7 +192,7 @@ async fn sign_in(
         .context("no code")?;
     let grant = patreon.exchange_code(&code).await?;
     let identity = patreon.identity(&grant.access_token).await?;
-    domain::users::record_sign_in(
+    domain::members::users::record_sign_in(
         db,
         &settings.token_cipher,
         &settings.membership,

@@ -7,8 +7,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use anyhow::Context;
 use base64::Engine;
 use domain::{
-    job_requests::{self, Requested},
-    membership_checks::CheckTrigger,
+    members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
 };
 use patreon_mock::{MockConfig, MockPatreon, MockUser};
 
@@ -16,7 +16,7 @@ const CAMPAIGN: &str = "1234560";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    domain::telemetry::init("warn");
+    domain::infra::telemetry::init("warn");
     let samples: usize = std::env::var("BENCH_SAMPLES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -63,11 +63,11 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(url) = std::env::var("REDIS_URL") {
         env.insert("REDIS_URL", url);
     }
-    let settings = domain::config::Settings::from_lookup(|k| env.get(k).cloned())?;
-    let db = domain::db::connect(&settings.database_url, 5).await?;
-    domain::db::migrate(&db).await?;
-    let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref()).await?;
-    let queue = domain::jobs::JobQueue::open(&settings, redis.as_ref()).await?;
+    let settings = domain::infra::config::Settings::from_lookup(|k| env.get(k).cloned())?;
+    let db = domain::infra::db::connect(&settings.database_url, 5).await?;
+    domain::infra::db::migrate(&db).await?;
+    let redis = domain::infra::redis::connect_if_configured(settings.redis_url.as_ref()).await?;
+    let queue = domain::work::jobs::JobQueue::open(&settings, redis.as_ref()).await?;
     let patreon = domain::patreon::client_for(
         &settings.patreon,
         redis.as_ref(),
@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         .context("no code")?;
     let grant = patreon.exchange_code(&code).await?;
     let identity = patreon.identity(&grant.access_token).await?;
-    let user = domain::users::record_sign_in(
+    let user = domain::members::users::record_sign_in(
         &db,
         &settings.token_cipher,
         &settings.membership,

@@ -45,7 +45,7 @@ fn demo_secrets() -> anyhow::Result<HashMap<String, String>> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    domain::telemetry::init("info,sqlx=warn");
+    domain::infra::telemetry::init("info,sqlx=warn");
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         vars.insert(k.to_owned(), v);
     }
     // Anything set in the environment wins, e.g. DATABASE_URL=postgres://… for a Postgres demo.
-    let settings = domain::config::Settings::from_lookup(|k| {
+    let settings = domain::infra::config::Settings::from_lookup(|k| {
         std::env::var(k).ok().or_else(|| vars.get(k).cloned())
     })?;
     let app = api::startup::Application::build(settings, None).await?;

@@ -1,4 +1,4 @@
-use crate::{crypto::CryptoError, patreon::PatreonError};
+use crate::{infra::crypto::CryptoError, patreon::PatreonError};
 
 /// What a use case can fail with. The api maps each variant to an HTTP status in one place.
 #[derive(Debug, thiserror::Error)]

@@ -1,40 +1,12 @@
 //! Domain logic shared by the api and the worker: configuration, storage use cases, the Patreon
 //! client and the membership rule. No HTTP server and no queue wiring here.
 
-pub mod admins;
-pub mod auth_events;
-pub mod config;
-pub mod crypto;
-pub mod data_rights;
-pub mod db;
-mod db_retry;
-pub mod dead_letters;
+pub mod auth;
 mod error;
-pub mod job_requests;
-pub mod jobs;
-pub mod jwt;
-pub mod key_rotation;
-pub mod leases;
+pub mod infra;
 pub mod members;
-pub mod membership;
-pub mod membership_checks;
-pub mod metrics;
 pub mod patreon;
-pub mod patreon_tokens;
-pub mod profile_import;
-pub mod queue_identity;
-pub mod queue_trim;
-pub mod redis;
-pub mod retention;
-pub mod schedule;
-pub mod secrets;
-pub mod sessions;
-pub mod sign_in;
-pub mod sweeps;
-pub mod telemetry;
-pub mod users;
-pub mod verification;
-pub mod webhooks;
+pub mod work;
 
 pub use error::{Error, Result};
 

@@ -1,7 +1,7 @@
 //! Database entities. Plain data: behaviour lives in the `domain` crate.
 
 // sea-orm's generated code opens transactions of its own; the workspace's ban on beginning
-// them directly (clippy.toml: use `domain::db::begin_write`) is for our code.
+// them directly (clippy.toml: use `domain::infra::db::begin_write`) is for our code.
 #![allow(clippy::disallowed_methods)]
 
 pub mod handoff_code;

@@ -36,7 +36,7 @@ pub struct Model {
     /// The Patreon link is dead (revoked or `invalid_grant`): a fresh sign-in is needed.
     pub needs_relogin: bool,
     /// The admin role as granted in the database (`worker admins grant`); members listed in
-    /// `ADMIN_PATREON_IDS` are admins whatever this says (`domain::admins::is_admin`).
+    /// `ADMIN_PATREON_IDS` are admins whatever this says (`domain::auth::admins::is_admin`).
     pub is_admin: bool,
     /// When `worker import-profiles` first created this row from the old app's profiles. Until a
     /// first successful check, its imported paid flag counts from this time ([`Self::last_checked`]

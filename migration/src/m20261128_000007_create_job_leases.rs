@@ -1,7 +1,7 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
 /// Short leases on work keyed by name (e.g. `verify:42`): the guard that keeps one member's check
-/// from running twice at once, whatever the queue delivers twice (job-queue.md 3.4, 3.5).
+/// from running twice at once, whatever the queue delivers twice (docs/job-queue.md §3.4, §3.5).
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 

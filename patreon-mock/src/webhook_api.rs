@@ -1,5 +1,5 @@
 //! `/api/oauth2/v2/webhooks`: list, create and update (pause, unpause, move) the creator's
-//! webhooks. JSON:API bodies as in patreon-api.md §7 "Registration"; creator token only.
+//! webhooks. JSON:API bodies as in docs/patreon-api.md §7 "Registration"; creator token only.
 
 use std::sync::Arc;
 

@@ -1,64 +1,78 @@
-//! The `worker` binary's commands.
+//! The `worker` binary's commands (declared in [`crate::cli`]).
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use domain::{
-    config::Settings, db::SchemaState, jobs::JobQueue, membership_checks::CheckTrigger,
-    verification::Verification,
+    infra::config::Settings, infra::db::SchemaState, members::membership_checks::CheckTrigger,
+    members::verification::Verification, work::jobs::JobQueue,
 };
 use sea_orm::DatabaseConnection;
 
-use crate::WorkerCtx;
+use crate::{
+    WorkerCtx,
+    cli::{Command, OneOffCommand},
+};
 
-pub const USAGE: &str = "usage: worker [run | sweep --now | purge | rotate-keys | \
-     verify <patreon user id> | import-profiles --from <DATABASE_URL> ... | webhook register <https uri> | webhook status | webhook enable <id> | \
-     users list|show|recheck | admins grant|revoke|list | dead-jobs list|retry | \
-     sessions revoke <patreon user id> | \
-     members export <patreon user id> [--out FILE] | members erase <patreon user id> --yes] \
-     (`worker users` shows the member commands' usage)";
-
-/// Runs the command named by `args` (the program's arguments without its name).
-pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()> {
-    // Webhook commands only talk to Patreon: they work before the database exists.
-    if args.first().map(String::as_str) == Some("webhook") {
-        let patreon = patreon_client(&settings).await?;
-        let mut stdout = std::io::stdout();
-        return crate::webhook_commands::run(&patreon, &args[1..], &mut stdout).await;
-    }
-    let db = domain::db::connect(&settings.database_url, settings.database_max_connections)
-        .await
-        .context("cannot open the database at DATABASE_URL")?;
-    let command = args.first().map(String::as_str).unwrap_or("run");
-    // `run` waits for the api to migrate; a one-off command says what to do instead.
-    if command != "run" {
-        check_schema(&db).await?;
-    }
-    if crate::admin_commands::COMMANDS.contains(&command) {
-        let ctx = context(settings, db).await?;
-        return crate::admin_commands::run(&ctx, args, &mut std::io::stdout()).await;
-    }
+/// Runs `command`.
+pub async fn dispatch(settings: Settings, command: Command) -> anyhow::Result<()> {
     match command {
-        "run" => run(context(settings, db).await?).await,
-        "purge" => {
+        // Webhook commands only talk to Patreon: they work before the database exists.
+        Command::Webhook(command) => {
+            let patreon = patreon_client(&settings).await?;
+            crate::webhook_commands::run(&patreon, command, &mut std::io::stdout()).await
+        }
+        Command::Run => {
+            let db = open_database(&settings).await?;
+            run(context(settings, db).await?).await
+        }
+        Command::OneOff(command) => {
+            let db = open_database(&settings).await?;
+            // `run` waits for the api to migrate; a one-off command says what to do instead.
+            check_schema(&db).await?;
+            one_off(settings, db, command).await
+        }
+    }
+}
+
+async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    domain::infra::db::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .context("cannot open the database at DATABASE_URL")
+}
+
+async fn one_off(
+    settings: Settings,
+    db: DatabaseConnection,
+    command: OneOffCommand,
+) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout();
+    match command {
+        OneOffCommand::Admin(command) => {
+            let ctx = context(settings, db).await?;
+            crate::admin_commands::run(&ctx, command, &mut stdout).await
+        }
+        OneOffCommand::Purge => {
             let now = chrono::Utc::now();
-            let removed = domain::sessions::purge_expired_sign_ins(&db, now).await?;
-            let old = domain::retention::purge(&db, now).await?;
+            let removed = domain::auth::purge_expired_sign_ins(&db, now).await?;
+            let old = domain::work::retention::purge(&db, now).await?;
             println!(
                 "removed {removed} expired sign-in rows, {} finished rechecks, {} sweeps, {} webhook deliveries, {} leases past their retention",
                 old.job_requests, old.sweeps, old.webhook_events, old.leases
             );
             Ok(())
         }
-        "rotate-keys" => {
-            let report = domain::key_rotation::reencrypt_all(&db, &settings.token_cipher).await?;
+        OneOffCommand::RotateKeys => {
+            let report =
+                domain::patreon::key_rotation::reencrypt_all(&db, &settings.token_cipher).await?;
             println!(
                 "re-encrypted {} users' tokens ({} changed concurrently and were left as they are)",
                 report.reencrypted, report.skipped
             );
             Ok(())
         }
-        "sweep" if args.get(1).map(String::as_str) == Some("--now") => {
+        // `now` is required: a sweep never starts by accident.
+        OneOffCommand::Sweep { now: _ } => {
             let ctx = context(settings, db).await?;
             let (sweep, p) = crate::sweeper::sweep_now(&ctx, "manual").await?;
             println!(
@@ -68,24 +82,21 @@ pub async fn dispatch(settings: Settings, args: &[String]) -> anyhow::Result<()>
             anyhow::ensure!(p.failed == 0, "{} members could not be verified", p.failed);
             Ok(())
         }
-        "import-profiles" => {
-            crate::import_command::run(&db, &args[1..], &mut std::io::stdout()).await
+        OneOffCommand::ImportProfiles(args) => {
+            crate::import_command::run(&db, args, &mut stdout).await
         }
-        "verify" => {
-            let patreon_id = args.get(1).context(USAGE)?;
-            verify(&context(settings, db).await?, patreon_id).await
+        OneOffCommand::Verify { patreon_id } => {
+            verify(&context(settings, db).await?, &patreon_id).await
         }
-        "members" => {
-            let mut stdout = std::io::stdout();
-            crate::data_rights_commands::run(&db, &args[1..], &mut stdout).await
+        OneOffCommand::Members(command) => {
+            crate::data_rights_commands::run(&db, command, &mut stdout).await
         }
-        other => anyhow::bail!("unknown command {other:?}; {USAGE}"),
     }
 }
 
 /// A Patreon client counting its calls in the deployment's budget when Redis is configured.
 async fn patreon_client(settings: &Settings) -> anyhow::Result<domain::patreon::PatreonClient> {
-    let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+    let redis = domain::infra::redis::connect_if_configured(settings.redis_url.as_ref())
         .await
         .context("cannot reach Redis at REDIS_URL")?;
     // No database here: without Redis, these few calls count in this process alone.
@@ -98,7 +109,7 @@ async fn patreon_client(settings: &Settings) -> anyhow::Result<domain::patreon::
 }
 
 async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<WorkerCtx> {
-    let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+    let redis = domain::infra::redis::connect_if_configured(settings.redis_url.as_ref())
         .await
         .context("cannot reach Redis at REDIS_URL")?;
     Ok(WorkerCtx {
@@ -116,7 +127,7 @@ async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<W
 
 /// `worker verify <patreon id>`: an operator's immediate recheck of one member.
 async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
-    let user = domain::users::find_by_patreon_id(&ctx.db, patreon_id)
+    let user = domain::members::users::find_by_patreon_id(&ctx.db, patreon_id)
         .await?
         .with_context(|| format!("no member with Patreon id {patreon_id}"))?;
     match ctx
@@ -146,7 +157,7 @@ async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
 
 /// Fails with what to do when the database is behind this release.
 async fn check_schema(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let state = domain::db::schema_state(db)
+    let state = domain::infra::db::schema_state(db)
         .await
         .context("cannot read the database's applied migrations")?;
     if let Some(advice) = state.advice() {
@@ -191,7 +202,7 @@ async fn until_migrated(
 ) -> bool {
     let mut last_told: Option<tokio::time::Instant> = None;
     loop {
-        match domain::db::schema_state(db).await {
+        match domain::infra::db::schema_state(db).await {
             Ok(SchemaState::Current) => return true,
             Ok(SchemaState::Ahead(unknown)) => {
                 tracing::warn!(?unknown, "the database was migrated by a newer release");

@@ -1,36 +1,51 @@
 //! `worker members export|erase`: an operator answering a member's data request.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use domain::data_rights;
+use clap::Subcommand;
+use domain::members::data_rights;
 use entity::user;
 use sea_orm::DatabaseConnection;
 
-pub const USAGE: &str =
-    "usage: worker members [export <patreon user id> [--out FILE] | erase <patreon user id> --yes]";
+#[derive(Debug, Subcommand)]
+pub enum MembersCommand {
+    /// Writes everything stored about the member as JSON, to stdout or a file only you can read.
+    Export {
+        /// The member's Patreon user id.
+        patreon_id: String,
+        /// Write to FILE (mode 0600) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Erases the member; without --yes, shows what would be deleted and deletes nothing.
+    Erase {
+        /// The member's Patreon user id.
+        patreon_id: String,
+        /// Erase for real.
+        #[arg(long)]
+        yes: bool,
+    },
+}
 
-/// Runs `worker members <args>`, writing what the operator reads to `out`.
+/// Runs `worker members <command>`, writing what the operator reads to `out`.
 pub async fn run(
     db: &DatabaseConnection,
-    args: &[String],
+    command: MembersCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["export", patreon_id] => export(db, patreon_id, None, out).await,
-        ["export", patreon_id, "--out", file] => {
-            export(db, patreon_id, Some(Path::new(file)), out).await
-        }
-        ["erase", patreon_id] => erase(db, patreon_id, false, out).await,
-        ["erase", patreon_id, "--yes"] => erase(db, patreon_id, true, out).await,
-        _ => bail!("{USAGE}"),
+    match command {
+        MembersCommand::Export {
+            patreon_id,
+            out: file,
+        } => export(db, &patreon_id, file.as_deref(), out).await,
+        MembersCommand::Erase { patreon_id, yes } => erase(db, &patreon_id, yes, out).await,
     }
 }
 
 async fn member(db: &DatabaseConnection, patreon_id: &str) -> anyhow::Result<user::Model> {
-    domain::users::find_by_patreon_id(db, patreon_id)
+    domain::members::users::find_by_patreon_id(db, patreon_id)
         .await?
         .with_context(|| format!("no member with Patreon id {patreon_id}"))
 }

@@ -2,7 +2,7 @@
 //! `/healthz` for liveness and `/readyz` (the database answers, with this release's schema, and
 //! the api pushes to the queue this worker takes from) for orchestrators.
 
-use domain::metrics::{self, Scrape};
+use domain::infra::metrics::{self, Scrape};
 use poem::{
     EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler,
     http::{StatusCode, header},
@@ -47,15 +47,15 @@ fn healthz() -> &'static str {
 #[handler]
 async fn readyz(ctx: Data<&WorkerCtx>) -> Response {
     let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
-    match domain::db::schema_state(&ctx.db).await {
-        Ok(domain::db::SchemaState::Behind(_)) => {
+    match domain::infra::db::schema_state(&ctx.db).await {
+        Ok(domain::infra::db::SchemaState::Behind(_)) => {
             return unavailable("database not migrated yet".into());
         }
         Ok(_) => {}
         Err(_) => return unavailable("database unreachable".into()),
     }
-    let role = domain::queue_identity::Role::Worker;
-    match domain::queue_identity::mismatch(&ctx.db, role, &ctx.queue).await {
+    let role = domain::work::queue_identity::Role::Worker;
+    match domain::work::queue_identity::mismatch(&ctx.db, role, &ctx.queue).await {
         Ok(None) => "ok".into_response(),
         Ok(Some(problem)) => unavailable(problem),
         Err(_) => unavailable("job queue unreachable".into()),

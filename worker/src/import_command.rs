@@ -1,80 +1,69 @@
 //! `worker import-profiles`: members from the old app's profile table into `users` (see
-//! `domain::profile_import` for what happens to them).
+//! `domain::members::profile_import` for what happens to them).
 
 use std::io::Write;
 
 use anyhow::Context;
-use domain::profile_import::{self, ProfileColumns, ProfileSource};
+use clap::{Args, builder::NonEmptyStringValueParser};
+use domain::members::profile_import::{self, ProfileColumns, ProfileSource};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
-pub const USAGE: &str = "usage: worker import-profiles --from <DATABASE_URL> \
-     [--table user_profiles] [--id-column id] [--email-column email] [--name-column name] \
-     [--avatar-column avatar_url] [--tier-column membership_tier] \
-     [--paid-column is_paid_member|is_paid] [--team-column is_team_member|is_team] [--dry-run] \
-     (without --paid-column or --team-column, whichever of the two spellings the table has)";
-
-#[derive(Debug, PartialEq, Eq)]
-struct ImportArgs {
+/// Where the profiles are and which columns hold what; the target is DATABASE_URL.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The old app's database (postgres://… or sqlite://…); only read.
+    #[arg(long, value_name = "DATABASE_URL", value_parser = NonEmptyStringValueParser::new())]
     from: String,
+    /// The table holding the profiles.
+    #[arg(long, value_name = "TABLE", default_value = "user_profiles")]
     table: String,
-    columns: ProfileColumns,
+    /// The column holding the member's Patreon user id.
+    #[arg(long, value_name = "COLUMN", default_value_t = ProfileColumns::default().id)]
+    id_column: String,
+    /// The column holding the email.
+    #[arg(long, value_name = "COLUMN", default_value_t = ProfileColumns::default().email)]
+    email_column: String,
+    /// The column holding the name.
+    #[arg(long, value_name = "COLUMN", default_value_t = ProfileColumns::default().name)]
+    name_column: String,
+    /// The column holding the avatar URL.
+    #[arg(long, value_name = "COLUMN", default_value_t = ProfileColumns::default().avatar)]
+    avatar_column: String,
+    /// The column holding the tier title.
+    #[arg(long, value_name = "COLUMN", default_value_t = ProfileColumns::default().tier)]
+    tier_column: String,
+    /// The paid flag's column [default: is_paid_member or is_paid, whichever the table has].
+    #[arg(long, value_name = "COLUMN")]
+    paid_column: Option<String>,
+    /// The team flag's column [default: is_team_member or is_team, whichever the table has].
+    #[arg(long, value_name = "COLUMN")]
+    team_column: Option<String>,
+    /// Reads and reports everything, writes nothing.
+    #[arg(long)]
     dry_run: bool,
 }
 
-fn parse_args(args: &[String]) -> anyhow::Result<ImportArgs> {
-    let mut from = None;
-    let mut table = "user_profiles".to_owned();
-    let mut columns = ProfileColumns::default();
-    let mut dry_run = false;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if arg == "--dry-run" {
-            dry_run = true;
-            continue;
+impl ImportArgs {
+    fn columns(&self) -> ProfileColumns {
+        ProfileColumns {
+            id: self.id_column.clone(),
+            email: self.email_column.clone(),
+            name: self.name_column.clone(),
+            avatar: self.avatar_column.clone(),
+            tier: self.tier_column.clone(),
+            paid: self.paid_column.clone(),
+            team: self.team_column.clone(),
         }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag, Some(value.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        let slot = match flag {
-            "--from" => from.insert(String::new()),
-            "--table" => &mut table,
-            "--id-column" => &mut columns.id,
-            "--email-column" => &mut columns.email,
-            "--name-column" => &mut columns.name,
-            "--avatar-column" => &mut columns.avatar,
-            "--tier-column" => &mut columns.tier,
-            "--paid-column" => columns.paid.insert(String::new()),
-            "--team-column" => columns.team.insert(String::new()),
-            _ => anyhow::bail!("unknown argument {arg:?}; {USAGE}"),
-        };
-        *slot = match inline {
-            Some(value) => value,
-            None => args
-                .next()
-                .with_context(|| format!("{flag} needs a value; {USAGE}"))?
-                .clone(),
-        };
     }
-    let from = from
-        .filter(|f| !f.is_empty())
-        .with_context(|| format!("--from is required; {USAGE}"))?;
-    Ok(ImportArgs {
-        from,
-        table,
-        columns,
-        dry_run,
-    })
 }
 
 /// Runs the import described by `args` into `target`, drawing progress on stderr and writing
 /// the report to `out`.
 pub async fn run(
     target: &DatabaseConnection,
-    args: &[String],
+    args: ImportArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let args = parse_args(args)?;
     profile_import::check_target(target).await?;
     let mut options = ConnectOptions::new(args.from.clone());
     // Statement logging would print bound values (members' emails); two connections suffice.
@@ -95,7 +84,7 @@ async fn import(
     target: &DatabaseConnection,
     args: ImportArgs,
 ) -> anyhow::Result<profile_import::ImportReport> {
-    let mut source = ProfileSource::open(source_db, &args.table, args.columns).await?;
+    let mut source = ProfileSource::open(source_db, &args.table, args.columns()).await?;
     let bar = indicatif::ProgressBar::new(source.count_rows().await?);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} profiles [{elapsed}]")
@@ -117,40 +106,54 @@ async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command, OneOffCommand};
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn parse(args: &[&str]) -> Result<ImportArgs, clap::Error> {
+        let args = ["import-profiles"].iter().chain(args);
+        match Cli::command_from(args)? {
+            Command::OneOff(OneOffCommand::ImportProfiles(args)) => Ok(args),
+            other => panic!("not an import: {other:?}"),
+        }
     }
 
     #[test]
     fn flags_take_their_value_after_a_space_or_an_equals_sign() {
-        let parsed = parse_args(&args(&[
+        let parsed = parse(&[
             "--from",
             "postgres://old/db",
             "--table=profiles",
             "--paid-column",
             "paid",
             "--dry-run",
-        ]))
+        ])
         .unwrap();
         assert_eq!(parsed.from, "postgres://old/db");
         assert_eq!(parsed.table, "profiles");
-        assert_eq!(parsed.columns.paid.as_deref(), Some("paid"));
+        let columns = parsed.columns();
+        assert_eq!(columns.paid.as_deref(), Some("paid"));
+        assert_eq!(columns.team, None, "not named: detected in the table");
         assert_eq!(
-            parsed.columns.team, None,
-            "not named: detected in the table"
+            ProfileColumns {
+                paid: None,
+                ..columns
+            },
+            ProfileColumns::default(),
+            "the others keep the old app's names"
         );
-        assert_eq!(parsed.columns.email, "email");
         assert!(parsed.dry_run);
     }
 
     #[test]
     fn a_missing_source_or_an_unknown_flag_is_refused() {
-        let err = parse_args(&args(&["--dry-run"])).unwrap_err();
-        assert!(err.to_string().contains("--from is required"), "{err}");
-        let err = parse_args(&args(&["--from", "x", "--colour", "red"])).unwrap_err();
-        assert!(err.to_string().contains("unknown argument"), "{err}");
-        let err = parse_args(&args(&["--from", "x", "--table"])).unwrap_err();
-        assert!(err.to_string().contains("--table needs a value"), "{err}");
+        let err = parse(&["--dry-run"]).unwrap_err().to_string();
+        assert!(err.contains("required") && err.contains("--from"), "{err}");
+        let err = parse(&["--from", ""]).unwrap_err().to_string();
+        assert!(err.contains("--from"), "{err}");
+        let err = parse(&["--from", "x", "--colour", "red"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unexpected argument '--colour'"), "{err}");
+        let err = parse(&["--from", "x", "--table"]).unwrap_err().to_string();
+        assert!(err.contains("a value is required for '--table"), "{err}");
     }
 }

@@ -1,7 +1,7 @@
 //! The one handler the queue calls: routes each job to its use case and counts how it went.
 
 use apalis::prelude::{BoxDynError, Data};
-use domain::{jobs::Job, metrics::metrics};
+use domain::{infra::metrics::metrics, work::jobs::Job};
 use tracing::Instrument;
 
 use crate::{WorkerCtx, refresh, verify};

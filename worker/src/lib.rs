@@ -1,6 +1,7 @@
 //! The worker: runs background jobs from the queue (Redis, or the embedded SQLite queue).
 
 pub mod admin_commands;
+pub mod cli;
 pub mod commands;
 pub mod data_rights_commands;
 pub mod http;
@@ -19,10 +20,10 @@ pub mod webhook_watch;
 use std::sync::Arc;
 
 use domain::{
-    config::Settings,
-    jobs::JobQueue,
+    infra::config::Settings,
+    members::verification::{REFRESH_AHEAD, Verifier},
     patreon::PatreonClient,
-    verification::{REFRESH_AHEAD, Verifier},
+    work::jobs::JobQueue,
 };
 use sea_orm::DatabaseConnection;
 
@@ -47,7 +48,7 @@ impl WorkerCtx {
     }
 
     /// A sweep's checks also keep tokens alive until the next sweep: a token that would expire
-    /// before the next scheduled tick plus a week is refreshed now (patreon-api.md §3).
+    /// before the next scheduled tick plus a week is refreshed now (docs/patreon-api.md §3).
     pub fn sweep_verifier(&self) -> Verifier<'_> {
         Verifier {
             refresh_within: self.token_horizon(),

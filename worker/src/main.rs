@@ -1,11 +1,15 @@
-//! The worker binary: runs queued jobs, and operator commands (see `worker::commands::USAGE`).
+//! The worker binary: runs queued jobs, and operator commands (`worker help` lists them).
 
 use std::process::ExitCode;
 
-use domain::config::Settings;
+use clap::Parser;
+use domain::infra::config::Settings;
+use worker::cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // First, so `worker help` needs no configuration; a mistyped command exits with status 2.
+    let command = Cli::parse().command.unwrap_or(Command::Run);
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -13,9 +17,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    domain::telemetry::init("info");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match worker::commands::dispatch(settings, &args).await {
+    domain::infra::telemetry::init("info");
+    match worker::commands::dispatch(settings, command).await {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`worker members export … | head`): not a failure of ours.
         Err(e)

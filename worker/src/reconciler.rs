@@ -1,18 +1,19 @@
 //! The reconciler: re-derives from the database the work the queue owes and pushes it again.
 //! Redis may lose everything (a restart without persistence, `FLUSHALL`, a worker killed with
-//! jobs in flight); the database never forgets what was accepted (job-queue.md §5). It also
+//! jobs in flight); the database never forgets what was accepted (docs/job-queue.md §5). It also
 //! notices a queue that lost everything at once (its epoch changed) and pushes everything owed
 //! within seconds, keeps the queue trimmed, and says when the api uses another queue.
 
 use std::time::Duration;
 
 use domain::{
-    job_requests,
-    jobs::Job,
-    metrics::{QueueStateLabels, metrics},
-    patreon_tokens,
-    queue_identity::{self, MismatchLog, QueueWatch, Role},
-    queue_trim, sweeps,
+    infra::metrics::{QueueStateLabels, metrics},
+    patreon::tokens,
+    work::job_requests,
+    work::jobs::Job,
+    work::queue_identity::{self, MismatchLog, QueueWatch, Role},
+    work::queue_trim,
+    work::sweeps,
 };
 
 use crate::{WorkerCtx, sweeper::reconcile_sweep};
@@ -170,7 +171,7 @@ async fn reconcile_sweeps(ctx: &WorkerCtx, lost_after: chrono::Duration) {
 
 /// Queues a *refresh token* job for every member whose pair expires within [`REFRESH_WITHIN`].
 pub async fn push_refreshes(ctx: &WorkerCtx) -> domain::Result<usize> {
-    let due = patreon_tokens::expiring(&ctx.db, REFRESH_WITHIN, REFRESH_BATCH).await?;
+    let due = tokens::expiring(&ctx.db, REFRESH_WITHIN, REFRESH_BATCH).await?;
     for &user_id in &due {
         let job = Job::RefreshToken {
             user_id,
@@ -189,7 +190,7 @@ pub async fn push_refreshes(ctx: &WorkerCtx) -> domain::Result<usize> {
 
 /// Pushes again the webhook events still pending after `lost_after`.
 async fn repush_webhooks(ctx: &WorkerCtx, lost_after: chrono::Duration) -> domain::Result<usize> {
-    let stale = domain::webhooks::stale_pending(&ctx.db, lost_after).await?;
+    let stale = domain::work::webhooks::stale_pending(&ctx.db, lost_after).await?;
     for &event_id in &stale {
         ctx.queue
             .push(Job::ApplyWebhook { event_id })

@@ -1,15 +1,15 @@
 //! The *refresh token* job: keeps one member's Patreon pair alive before it expires.
 //!
-//! Refresh tokens are single use; `patreon_tokens::refresh_if_expiring` holds a per-member lease
+//! Refresh tokens are single use; `domain::patreon::tokens::refresh_if_expiring` holds a per-member lease
 //! in the database, so however many of these jobs run for one member, anywhere, Patreon sees
 //! one refresh. `invalid_grant` flags the member once; later jobs see the flag and stop.
 
 use apalis::prelude::{AbortError, BoxDynError};
 use domain::{
     Error,
-    jobs::{Job, MAX_ATTEMPTS, retry_delay},
+    patreon::tokens,
     patreon::{PatreonError, budget::DEFAULT_PAUSE},
-    patreon_tokens,
+    work::jobs::{Job, MAX_ATTEMPTS, retry_delay},
 };
 
 use crate::{WorkerCtx, jobs::Ran};
@@ -17,8 +17,7 @@ use crate::{WorkerCtx, jobs::Ran};
 pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<Ran, BoxDynError> {
     let cipher = &ctx.settings.token_cipher;
     let within = ctx.token_horizon();
-    match patreon_tokens::refresh_if_expiring(&ctx.db, &ctx.patreon, cipher, user_id, within).await
-    {
+    match tokens::refresh_if_expiring(&ctx.db, &ctx.patreon, cipher, user_id, within).await {
         Ok(outcome) => {
             tracing::debug!(user_id, ?outcome, "token refresh job done");
             Ok(Ran::Done)

@@ -3,7 +3,7 @@
 use std::{future::Future, time::Duration};
 
 use apalis::prelude::{BackendExt, Monitor, WorkerBuilder, WorkerBuilderExt};
-use domain::jobs::JobQueue;
+use domain::work::jobs::JobQueue;
 
 use crate::{WorkerCtx, poll::EveryTick};
 
@@ -92,11 +92,11 @@ async fn run_workers(
     signal: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> anyhow::Result<()> {
     // Unique per run, even for several runs in one process (apalis refuses a name that was
-    // active moments ago, job-queue.md 3.6).
+    // active moments ago, docs/job-queue.md §3.6).
     let name = format!(
         "verify-{}-{}",
         std::process::id(),
-        &domain::secrets::random_id()[..8]
+        &domain::infra::secrets::random_id()[..8]
     );
     let ctx = ctx.clone();
     let concurrency = ctx.settings.worker_concurrency;

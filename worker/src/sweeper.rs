@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::sweeps::{self, Progress};
+use domain::work::sweeps::{self, Progress};
 use entity::sweep;
 
 use crate::WorkerCtx;
@@ -36,7 +36,7 @@ pub async fn run_scheduler(ctx: WorkerCtx) {
     let mut due = schedule.latest_at_or_before(now);
     loop {
         if let Some(tick) = due {
-            let id = domain::schedule::tick_id(tick);
+            let id = domain::work::schedule::tick_id(tick);
             match sweeps::start(&ctx.db, &id, "schedule", now).await {
                 Ok(sweep) if sweep.finished_at.is_none() => {
                     if let Err(e) =

@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError};
 use domain::{
-    job_requests,
-    jobs::{Job, MAX_ATTEMPTS, backoff, retry_delay},
-    leases,
-    membership_checks::{CheckOutcome, CheckTrigger},
+    members::membership_checks::{CheckOutcome, CheckTrigger},
+    members::verification::Verification,
     patreon::{PatreonError, budget::DEFAULT_PAUSE},
-    sweeps,
-    verification::Verification,
+    work::job_requests,
+    work::jobs::{Job, MAX_ATTEMPTS, backoff, retry_delay},
+    work::leases,
+    work::sweeps,
 };
 use sea_orm::DatabaseConnection;
 
@@ -146,7 +146,7 @@ async fn run_leased(
     };
     if attempt > MAX_ATTEMPTS {
         // Attempts are counted as they start, so runs that killed their worker count too; a job
-        // that keeps crashing ends here, dead, instead of looping (job-queue.md 3.4).
+        // that keeps crashing ends here, dead, instead of looping (docs/job-queue.md §3.4).
         tracker.give_up(&ctx.db, "crashed").await?;
         tracing::error!(user_id, attempt, "verification crashed too often; given up");
         return Err(AbortError::new(std::io::Error::other("poison job")).into());
@@ -172,7 +172,8 @@ async fn run_leased(
     if let Some((delay, reason)) = transient(&outcome, attempt)
         && attempt < MAX_ATTEMPTS
     {
-        // Retried by us, not by the queue: our attempt count is the real limit (job-queue.md 3.1).
+        // Retried by us, not by the queue: our attempt count is the real limit
+        // (docs/job-queue.md §3.1).
         tracker.retrying(&ctx.db, reason).await?;
         ctx.queue.push_after(job, delay).await?;
         tracing::info!(

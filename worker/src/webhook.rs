@@ -3,10 +3,10 @@
 
 use apalis::prelude::BoxDynError;
 use domain::{
-    job_requests,
-    jobs::Job,
-    leases,
-    webhooks::{self, Applied},
+    work::job_requests,
+    work::jobs::Job,
+    work::leases,
+    work::webhooks::{self, Applied},
 };
 
 use crate::{WorkerCtx, jobs::Ran};

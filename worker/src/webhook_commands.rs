@@ -4,24 +4,39 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
+use clap::Subcommand;
 use domain::patreon::{MEMBER_TRIGGERS, PatreonClient, Webhook};
 use secrecy::ExposeSecret;
 use url::Url;
 
-pub const USAGE: &str =
-    "usage: worker webhook [register <https uri> | status | enable <webhook id>]";
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Subscribes URI to every member trigger of PATREON_CAMPAIGN_ID and prints the webhook's
+    /// secret, once: store it as PATREON_WEBHOOK_SECRET for the api.
+    Register {
+        /// Where Patreon delivers: https://<api host>/api/patreon/webhook (plain http only to
+        /// 127.0.0.1 or localhost).
+        uri: String,
+    },
+    /// Lists the webhooks; exits 1 when one is paused or failing (for cron and alerts).
+    Status,
+    /// Unpauses a webhook; Patreon then sends the events it queued meanwhile.
+    Enable {
+        /// The id `worker webhook status` prints.
+        webhook_id: String,
+    },
+}
 
-/// Runs `worker webhook <args>`, writing what the operator reads to `out`.
+/// Runs `worker webhook <command>`, writing what the operator reads to `out`.
 pub async fn run(
     patreon: &PatreonClient,
-    args: &[String],
+    command: WebhookCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    match (args.first().map(String::as_str), args.get(1)) {
-        (Some("register"), Some(uri)) => register(patreon, &delivery_uri(uri)?, out).await,
-        (Some("status"), None) => status(patreon, out).await,
-        (Some("enable"), Some(id)) => enable(patreon, id, out).await,
-        _ => bail!("{USAGE}"),
+    match command {
+        WebhookCommand::Register { uri } => register(patreon, &delivery_uri(&uri)?, out).await,
+        WebhookCommand::Status => status(patreon, out).await,
+        WebhookCommand::Enable { webhook_id } => enable(patreon, &webhook_id, out).await,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use domain::{
-    metrics::{WebhookStateLabels, metrics},
+    infra::metrics::{WebhookStateLabels, metrics},
     patreon::{PatreonClient, PatreonError},
 };
 

@@ -10,7 +10,7 @@ use crate::{http::client_ip::client_ip, state::AppState};
 
 pub async fn log_request<E: Endpoint>(next: E, req: Request) -> Result<Response> {
     let started = Instant::now();
-    let request_id = domain::secrets::random_id();
+    let request_id = domain::infra::secrets::random_id();
     let ip = match req.data::<AppState>() {
         Some(state) => client_ip(&req, &state.settings.trusted_proxies),
         None => client_ip(&req, &Default::default()),

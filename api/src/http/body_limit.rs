@@ -11,7 +11,7 @@ const WEBHOOK_PATH: &str = "/api/patreon/webhook";
 
 pub async fn limit_body<E: Endpoint>(next: E, req: Request) -> Result<Response> {
     let limit = if req.uri().path() == WEBHOOK_PATH {
-        domain::webhooks::MAX_BODY_BYTES as u64
+        domain::work::webhooks::MAX_BODY_BYTES as u64
     } else {
         MAX_BODY_BYTES
     };
@@ -30,7 +30,7 @@ pub async fn limit_body<E: Endpoint>(next: E, req: Request) -> Result<Response> 
         }
         Some(Some(n)) if n > limit => {
             if limit != MAX_BODY_BYTES {
-                domain::metrics::metrics().webhook("too_large");
+                domain::infra::metrics::metrics().webhook("too_large");
             }
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

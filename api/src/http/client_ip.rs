@@ -1,11 +1,11 @@
 //! The client's address for rate limits and logs: the peer address, or, behind the proxies
 //! `TRUSTED_PROXY_HOPS` / `TRUSTED_PROXIES` name, the rightmost `X-Forwarded-For` entry that is
-//! not one of them (see `domain::config::TrustedProxies`). Other headers (`X-Real-IP`,
+//! not one of them (see `domain::infra::config::TrustedProxies`). Other headers (`X-Real-IP`,
 //! `Forwarded`) are never believed: a client can send them.
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use domain::config::TrustedProxies;
+use domain::infra::config::TrustedProxies;
 use poem::Request;
 
 pub fn client_ip(req: &Request, trusted: &TrustedProxies) -> IpAddr {

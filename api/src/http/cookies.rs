@@ -1,6 +1,6 @@
 //! The cookies this service sets: the `auth_token` JWT, the refresh cookie and the OAuth state.
 
-use domain::config::{CookieSettings, SameSite};
+use domain::infra::config::{CookieSettings, SameSite};
 use poem::web::cookie::{Cookie, CookieJar, SameSite as PoemSameSite};
 
 pub const AUTH_COOKIE: &str = "auth_token";
@@ -83,7 +83,9 @@ pub fn set_state(jar: &CookieJar, state: &str, settings: &CookieSettings) {
         &host_only,
     );
     cookie.set_max_age(std::time::Duration::from_secs(
-        domain::sign_in::STATE_TTL.num_seconds().unsigned_abs(),
+        domain::auth::sign_in::STATE_TTL
+            .num_seconds()
+            .unsigned_abs(),
     ));
     jar.add(cookie);
 }

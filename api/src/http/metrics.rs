@@ -4,7 +4,7 @@
 
 use std::{sync::LazyLock, time::Instant};
 
-use domain::metrics::{self, HttpLabels, Scrape, metrics};
+use domain::infra::metrics::{self, HttpLabels, Scrape, metrics};
 use poem::{
     Endpoint, IntoResponse, Request, Response, Result, handler,
     http::{Method, StatusCode, header},
@@ -137,7 +137,10 @@ mod tests {
         );
         assert_eq!(route_label("/api/jobs/3f9a0c1b2d4e5f60"), "/api/jobs/{id}");
         assert_eq!(route_label("/api/patreon/webhook"), "/api/patreon/webhook");
-        assert_eq!(route_label("/admin/admin.js"), "/admin/admin.js");
+        assert_eq!(
+            route_label("/admin/dashboard/main.js"),
+            "/admin/dashboard/main.js"
+        );
         assert_eq!(route_label("/docs/oauth-receiver.html"), "/docs");
         for unknown in [
             "/wp-login.php",

@@ -12,7 +12,7 @@ pub mod rate_limit;
 
 use std::sync::Arc;
 
-use domain::config::Settings;
+use domain::infra::config::Settings;
 use poem::{
     Endpoint, Middleware, Request, Result,
     http::{Method, header},

@@ -1,14 +1,14 @@
-//! Admin endpoints (members with the admin role, `domain::admins`): jobs that gave up, and
+//! Admin endpoints (members with the admin role, `domain::auth::admins`): jobs that gave up, and
 //! retrying them.
 
 use chrono::{DateTime, Utc};
-use domain::dead_letters::{self, DeadJobRef};
+use domain::work::dead_letters::{self, DeadJobRef};
 use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, Union, payload::Json};
 
 use super::ApiTags;
 use crate::{
-    auth::{MemberAuth, Principal},
+    auth::AdminAuth,
     error::{ApiError, operation_errors},
     state::AppState,
 };
@@ -96,27 +96,15 @@ operation_errors!(RetryDeadError {
     503 => Unavailable: "The job queue is not reachable.",
 });
 
-pub(crate) fn require_admin(principal: &Principal, state: &AppState) -> Result<(), ApiError> {
-    if domain::admins::is_admin(&principal.user, &state.settings.admin_patreon_ids) {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        "This needs the admin role.",
-    ))
-}
-
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminApi {
     /// Jobs that gave up, newest first (at most 100 of each kind).
     #[oai(path = "/api/admin/dead-jobs", method = "get")]
     async fn dead_jobs(
         &self,
+        _admin: AdminAuth,
         state: Data<&AppState>,
-        auth: MemberAuth,
     ) -> Result<Json<Vec<DeadJob>>, ListDeadError> {
-        require_admin(auth.principal(), &state)?;
         let dead = dead_letters::list(&state.db, 100).await?;
         Ok(Json(
             dead.into_iter()
@@ -136,14 +124,12 @@ impl AdminApi {
     #[oai(path = "/api/admin/dead-jobs/retry", method = "post")]
     async fn retry(
         &self,
+        admin: AdminAuth,
         state: Data<&AppState>,
         req: &Request,
-        auth: MemberAuth,
         body: Json<DeadJobId>,
     ) -> Result<Retried, RetryDeadError> {
-        let principal = auth.principal();
-        require_admin(principal, &state)?;
-        principal.require_same_site(req, &state)?;
+        admin.principal().require_same_site(req, &state)?;
         match dead_letters::retry(&state.db, &state.jobs, &body.0.clone().into()).await {
             Ok(true) => Ok(Retried::Queued),
             Ok(false) => {

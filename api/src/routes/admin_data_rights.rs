@@ -3,13 +3,13 @@
 //! `DELETE /api/admin/members/{id}` is declared next to that path's GET in `admin_members`
 //! (poem-openapi writes a path once per API, so one path must live in one API) and runs [`erase`].
 
-use domain::data_rights::{self, ErasureReport};
+use domain::members::data_rights::{self, ErasureReport};
 use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, admin::require_admin};
+use super::ApiTags;
 use crate::{
-    auth::{MemberAuth, Principal},
+    auth::AdminAuth,
     error::{ApiError, operation_errors},
     state::AppState,
 };
@@ -96,11 +96,10 @@ impl AdminDataRightsApi {
     #[oai(path = "/api/admin/members/:id/export", method = "get")]
     async fn export(
         &self,
+        _admin: AdminAuth,
         state: Data<&AppState>,
-        auth: MemberAuth,
         id: Path<i64>,
     ) -> Result<ExportResponse, ExportError> {
-        require_admin(auth.principal(), &state)?;
         let export = data_rights::export(&state.db, id.0)
             .await
             .map_err(data_rights_error)?;
@@ -119,14 +118,14 @@ impl AdminDataRightsApi {
 /// `DELETE /api/admin/members/{id}`: erases the member in one transaction; their tokens stop
 /// working at once. Logs who erased whom, by ids only.
 pub(crate) async fn erase(
+    admin: &AdminAuth,
     state: &AppState,
     req: &Request,
-    principal: &Principal,
     id: i64,
 ) -> Result<Json<ErasureReportOut>, EraseError> {
-    require_admin(principal, state)?;
+    let principal = admin.principal();
     principal.require_same_site(req, state)?;
-    let member = domain::members::find(&state.db, id)
+    let member = domain::members::listing::find(&state.db, id)
         .await?
         .ok_or_else(no_such_member)?;
     let report = data_rights::erase(&state.db, member.id)
@@ -136,7 +135,7 @@ pub(crate) async fn erase(
     // it: the erased member's tokens are refused from the next request.
     state
         .auth_cache
-        .forget(&domain::auth_events::AuthEvent::User(member.id));
+        .forget(&domain::auth::auth_events::AuthEvent::User(member.id));
     tracing::info!(
         admin_user_id = principal.user.id,
         erased_patreon_id = %member.patreon_id,

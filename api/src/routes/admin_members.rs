@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    job_requests::{self, Requested},
-    members::{self, MemberQuery, MemberSort, StatusFilter},
-    membership_checks::CheckTrigger,
+    members::listing::{self, MemberQuery, MemberSort, StatusFilter},
+    members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
 };
 use entity::{membership_check, user};
 use poem::{Request, http::StatusCode, web::Data};
@@ -16,12 +16,11 @@ use poem_openapi::{
 
 use super::{
     ApiTags,
-    admin::require_admin,
     admin_data_rights::{self, EraseError, ErasureReportOut},
     jobs::{RecheckResponse, accepted, too_soon},
 };
 use crate::{
-    auth::MemberAuth,
+    auth::AdminAuth,
     error::{ApiError, operation_errors},
     state::AppState,
 };
@@ -77,8 +76,8 @@ struct MemberSummary {
 impl MemberSummary {
     fn new(u: user::Model, state: &AppState, now: DateTime<Utc>) -> Self {
         Self {
-            is_paid_member: members::is_paid_member(&u, state.settings.stale_after, now),
-            is_admin: domain::admins::is_admin(&u, &state.settings.admin_patreon_ids),
+            is_paid_member: listing::is_paid_member(&u, state.settings.stale_after, now),
+            is_admin: domain::auth::admins::is_admin(&u, &state.settings.admin_patreon_ids),
             id: u.id,
             patreon_id: u.patreon_id,
             name: u.full_name,
@@ -173,8 +172,8 @@ impl AdminMembersApi {
     #[allow(clippy::too_many_arguments)] // one per query parameter, as poem-openapi documents them
     async fn list(
         &self,
+        _admin: AdminAuth,
         state: Data<&AppState>,
-        auth: MemberAuth,
         /// Part of the name, email or Patreon id (any case).
         #[oai(validator(max_length = 100))]
         search: Query<Option<String>>,
@@ -187,7 +186,6 @@ impl AdminMembersApi {
         limit: Query<u64>,
         #[oai(default, validator(maximum(value = "1000000")))] offset: Query<u64>,
     ) -> Result<Json<MemberPage>, ListMembersError> {
-        require_admin(auth.principal(), &state)?;
         let query = MemberQuery {
             search: search.0,
             status: status.0.map(|s| match s {
@@ -206,7 +204,7 @@ impl AdminMembersApi {
         };
         let now = Utc::now();
         let (total, page) =
-            members::list(&state.db, &query, state.settings.stale_after, now).await?;
+            listing::list(&state.db, &query, state.settings.stale_after, now).await?;
         let members = page
             .into_iter()
             .map(|u| MemberSummary::new(u, &state, now))
@@ -218,15 +216,14 @@ impl AdminMembersApi {
     #[oai(path = "/api/admin/members/:id", method = "get")]
     async fn detail(
         &self,
+        _admin: AdminAuth,
         state: Data<&AppState>,
-        auth: MemberAuth,
         id: Path<i64>,
     ) -> Result<Json<MemberDetail>, MemberError> {
-        require_admin(auth.principal(), &state)?;
-        let member = members::find(&state.db, id.0)
+        let member = listing::find(&state.db, id.0)
             .await?
             .ok_or_else(no_such_member)?;
-        let checks = members::history(&state.db, member.id, 100).await?;
+        let checks = listing::history(&state.db, member.id, 100).await?;
         Ok(Json(MemberDetail {
             member: MemberSummary::new(member, &state, Utc::now()),
             checks: checks.into_iter().map(CheckEntry::from).collect(),
@@ -238,15 +235,14 @@ impl AdminMembersApi {
     #[oai(path = "/api/admin/members/:id/recheck", method = "post")]
     async fn recheck(
         &self,
+        admin: AdminAuth,
         state: Data<&AppState>,
         req: &Request,
-        auth: MemberAuth,
         id: Path<i64>,
     ) -> Result<RecheckResponse, AdminRecheckError> {
-        let principal = auth.principal();
-        require_admin(principal, &state)?;
+        let principal = admin.principal();
         principal.require_same_site(req, &state)?;
-        let member = members::find(&state.db, id.0)
+        let member = listing::find(&state.db, id.0)
             .await?
             .ok_or_else(no_such_member)?;
         let requested = job_requests::request_verification(
@@ -280,12 +276,12 @@ impl AdminMembersApi {
     #[oai(path = "/api/admin/members/:id", method = "delete")]
     async fn erase(
         &self,
+        admin: AdminAuth,
         state: Data<&AppState>,
         req: &Request,
-        auth: MemberAuth,
         id: Path<i64>,
     ) -> Result<Json<ErasureReportOut>, EraseError> {
-        admin_data_rights::erase(&state, req, auth.principal(), id.0).await
+        admin_data_rights::erase(&admin, &state, req, id.0).await
     }
 }
 

@@ -1,14 +1,14 @@
 //! Admin endpoints for sweeps: the schedule, recent sweeps with their counts, and "run now".
 
 use chrono::{DateTime, Utc};
-use domain::sweeps::{self, ManualSweep};
+use domain::work::sweeps::{self, ManualSweep};
 use entity::sweep;
 use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, admin::require_admin};
+use super::ApiTags;
 use crate::{
-    auth::MemberAuth,
+    auth::AdminAuth,
     error::{ApiError, operation_errors},
     state::AppState,
 };
@@ -101,10 +101,9 @@ impl AdminSweepsApi {
     #[oai(path = "/api/admin/sweeps", method = "get")]
     async fn list(
         &self,
+        _admin: AdminAuth,
         state: Data<&AppState>,
-        auth: MemberAuth,
     ) -> Result<Json<SweepOverview>, SweepsError> {
-        require_admin(auth.principal(), &state)?;
         let mut recent = Vec::new();
         for s in sweeps::recent(&state.db, 20).await? {
             recent.push(summary(&state, s).await?);
@@ -121,11 +120,10 @@ impl AdminSweepsApi {
     #[oai(path = "/api/admin/sweeps/:id", method = "get")]
     async fn one(
         &self,
+        _admin: AdminAuth,
         state: Data<&AppState>,
-        auth: MemberAuth,
         id: Path<i64>,
     ) -> Result<Json<SweepSummary>, SweepError> {
-        require_admin(auth.principal(), &state)?;
         let found = sweeps::find(&state.db, id.0)
             .await?
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such sweep."))?;
@@ -136,13 +134,11 @@ impl AdminSweepsApi {
     #[oai(path = "/api/admin/sweeps", method = "post")]
     async fn start(
         &self,
+        admin: AdminAuth,
         state: Data<&AppState>,
         req: &Request,
-        auth: MemberAuth,
     ) -> Result<SweepStarted, StartSweepError> {
-        let principal = auth.principal();
-        require_admin(principal, &state)?;
-        principal.require_same_site(req, &state)?;
+        admin.principal().require_same_site(req, &state)?;
         match sweeps::start_manual(&state.db, &state.jobs, "admin", Utc::now()).await {
             Ok(ManualSweep::Started(s)) => {
                 let id = s.id;

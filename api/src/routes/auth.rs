@@ -1,7 +1,9 @@
 //! Signing in with Patreon: start (`login`), finish (`callback`), and the handoff exchange.
 
 use chrono::Utc;
-use domain::{auth_events::AuthEvent, secrets, sessions, sign_in, users};
+use domain::{
+    auth::auth_events::AuthEvent, auth::sessions, auth::sign_in, infra::secrets, members::users,
+};
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
 use url::Url;
@@ -203,19 +205,19 @@ impl AuthApi {
 
 /// Counts a finished sign-in: `ok`, or why it failed.
 fn count_sign_in(outcome: &'static str) {
-    domain::metrics::metrics()
+    domain::infra::metrics::metrics()
         .sign_ins
-        .get_or_create(&domain::metrics::OutcomeLabels { outcome })
+        .get_or_create(&domain::infra::metrics::OutcomeLabels { outcome })
         .inc();
 }
 
 /// Webhook events that arrived before the member's first sign-in are applied now (the sign-in's
 /// own check is newer, so they only confirm it). Never fails the sign-in.
 async fn release_waiting_webhooks(state: &AppState, patreon_id: &str) {
-    match domain::webhooks::release_waiting(&state.db, patreon_id).await {
+    match domain::work::webhooks::release_waiting(&state.db, patreon_id).await {
         Ok(events) => {
             for event_id in events {
-                let job = domain::jobs::Job::ApplyWebhook { event_id };
+                let job = domain::work::jobs::Job::ApplyWebhook { event_id };
                 if let Err(e) = state.jobs.push(job).await {
                     tracing::warn!(event_id, error = %e, "cannot queue a waiting webhook event");
                 }

@@ -1,7 +1,7 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use domain::queue_identity::Role;
+use domain::work::queue_identity::Role;
 
 use super::ApiTags;
 use crate::state::AppState;
@@ -47,13 +47,13 @@ impl HealthApi {
             return not_ready("database");
         }
         if let Some(redis) = &state.redis
-            && let Err(e) = domain::redis::ping(redis).await
+            && let Err(e) = domain::infra::redis::ping(redis).await
         {
             tracing::warn!(error = %e, "readiness: Redis unreachable");
             return not_ready("redis");
         }
         // Not ready either while the running workers take jobs from another queue than ours.
-        match domain::queue_identity::mismatch(&state.db, Role::Api, &state.jobs).await {
+        match domain::work::queue_identity::mismatch(&state.db, Role::Api, &state.jobs).await {
             Ok(None) => {}
             // Logged by the api's queue watch, not on every probe.
             Ok(Some(problem)) => return ReadyResponse::NotReady(Json(Status { status: problem })),

@@ -10,11 +10,11 @@ pub async fn run(state: AppState) {
     loop {
         tick.tick().await;
         let now = chrono::Utc::now();
-        match domain::sessions::purge_expired_sign_ins(&state.db, now).await {
+        match domain::auth::purge_expired_sign_ins(&state.db, now).await {
             Ok(removed) => tracing::debug!(removed, "housekeeping done"),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
         }
-        match domain::retention::purge(&state.db, now).await {
+        match domain::work::retention::purge(&state.db, now).await {
             Ok(purged) => tracing::debug!(?purged, "old records purged"),
             Err(e) => tracing::warn!(error = %e, "purging old records failed"),
         }
@@ -29,7 +29,7 @@ const QUEUE_WATCH_EVERY: Duration = Duration::from_secs(10);
 /// Records this api's queue in the database (for the workers' `/readyz`), and says loudly, from
 /// the start, when the running workers take jobs from another queue.
 pub async fn watch_queue(state: AppState) {
-    use domain::queue_identity::{MismatchLog, QueueWatch, Role, mismatch};
+    use domain::work::queue_identity::{MismatchLog, QueueWatch, Role, mismatch};
     let mut tick = tokio::time::interval(QUEUE_WATCH_EVERY);
     let mut watch: Option<QueueWatch> = None;
     let mut log = MismatchLog::default();

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    auth_events::AuthEvent,
-    job_requests::{self, Requested},
-    jobs::Job,
-    membership_checks::CheckTrigger,
+    auth::auth_events::AuthEvent,
+    members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
+    work::jobs::Job,
 };
 use entity::job_request;
 use poem::{Request, web::Data};
@@ -155,7 +155,7 @@ impl JobsApi {
         #[oai(validator(max_length = 64))] id: Path<String>,
     ) -> Result<Json<JobStatus>, JobStatusError> {
         let user = &auth.principal().user;
-        let is_admin = domain::admins::is_admin(user, &state.settings.admin_patreon_ids);
+        let is_admin = domain::auth::admins::is_admin(user, &state.settings.admin_patreon_ids);
         match job_requests::find(&state.db, &id).await? {
             Some(job)
                 if job.user_id == user.id || job.requested_by == Some(user.id) || is_admin =>

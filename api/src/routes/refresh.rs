@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
-    auth_events::AuthEvent,
-    patreon_tokens::{self, KeepAlive},
-    sessions,
+    auth::auth_events::AuthEvent,
+    auth::sessions,
+    patreon::tokens::{self, KeepAlive},
 };
 use entity::user;
 use poem::{Request, web::Data, web::cookie::CookieJar};
@@ -95,7 +95,7 @@ async fn keep_patreon_token_alive(
     user: &user::Model,
 ) -> Result<String, ApiError> {
     let cipher = &state.settings.token_cipher;
-    let kept = patreon_tokens::keep_alive(
+    let kept = tokens::keep_alive(
         &state.db,
         &state.patreon,
         cipher,
@@ -108,7 +108,7 @@ async fn keep_patreon_token_alive(
         Ok(KeepAlive::Postponed) | Err(domain::Error::Patreon(_)) => {
             // The worker takes it from here, with backoff; if even the push fails, its
             // reconciler finds the expiring token on its own.
-            let retry = domain::jobs::Job::RefreshToken {
+            let retry = domain::work::jobs::Job::RefreshToken {
                 user_id: user.id,
                 attempt: 0,
             };

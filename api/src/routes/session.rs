@@ -1,7 +1,7 @@
 //! The signed-in member: who they are (`me`) and signing out (renewing is in `refresh`).
 
 use chrono::{DateTime, Utc};
-use domain::{auth_events::AuthEvent, sessions};
+use domain::{auth::auth_events::AuthEvent, auth::sessions};
 use entity::{session, user};
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -53,10 +53,10 @@ impl Me {
             name: u.full_name.clone(),
             avatar_url: u.avatar_url.clone(),
             membership_active: u.membership_active,
-            is_paid_member: domain::members::is_paid_member(u, settings.stale_after, now),
+            is_paid_member: domain::members::listing::is_paid_member(u, settings.stale_after, now),
             membership_tier: u.tier_title.clone(),
             is_team_member: settings.team_patreon_ids.contains(&u.patreon_id),
-            is_admin: domain::admins::is_admin(u, &settings.admin_patreon_ids),
+            is_admin: domain::auth::admins::is_admin(u, &settings.admin_patreon_ids),
             last_checked: u.last_checked,
             needs_relogin: u.needs_relogin,
             session_expires_at: s.expires_at,

@@ -6,9 +6,9 @@
 
 use chrono::Utc;
 use domain::{
-    jobs::Job,
-    metrics::metrics,
-    webhooks::{self, MAX_BODY_BYTES, Received},
+    infra::metrics::metrics,
+    work::jobs::Job,
+    work::webhooks::{self, MAX_BODY_BYTES, Received},
 };
 use poem::{Body, IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
 

@@ -155,12 +155,12 @@ async fn the_stored_admin_role_takes_effect_through_the_auth_cache(app: TestApp)
     let jwt = app.sign_in(&id).await.jwt;
     assert_eq!(dead_jobs(&app, &jwt).await.0, StatusCode::FORBIDDEN);
     assert_eq!(is_admin(&app, &jwt).await, false);
-    let member = domain::users::find_by_patreon_id(&app.db, &id)
+    let member = domain::members::users::find_by_patreon_id(&app.db, &id)
         .await
         .unwrap()
         .unwrap();
 
-    assert!(domain::admins::grant(&app.db, &member).await.unwrap());
+    assert!(domain::auth::admins::grant(&app.db, &member).await.unwrap());
     answers_soon(&app, "/api/admin/dead-jobs", &jwt, StatusCode::OK).await;
     assert_eq!(is_admin(&app, &jwt).await, true);
     let page = app
@@ -174,14 +174,14 @@ async fn the_stored_admin_role_takes_effect_through_the_auth_cache(app: TestApp)
 
     let bootstrap = &app.settings.admin_patreon_ids;
     assert!(
-        domain::admins::revoke(&app.db, &member, bootstrap)
+        domain::auth::admins::revoke(&app.db, &member, bootstrap)
             .await
             .unwrap()
     );
     answers_soon(&app, "/api/admin/dead-jobs", &jwt, StatusCode::FORBIDDEN).await;
     assert_eq!(is_admin(&app, &jwt).await, false);
 
-    let ended = domain::sessions::revoke_all_for_user(&app.db, member.id, chrono::Utc::now())
+    let ended = domain::auth::sessions::revoke_all_for_user(&app.db, member.id, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(ended, 1);

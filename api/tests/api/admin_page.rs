@@ -101,7 +101,7 @@ async fn admin_page_refuses_members_who_are_not_admins() {
     assert!(body.contains("Admins only"), "{body}");
     assert!(!body.contains("members-table"), "dashboard leaked: {body}");
     assert!(
-        !body.contains("admin.js"),
+        !body.contains("/admin/dashboard/"),
         "dashboard script leaked: {body}"
     );
 }
@@ -118,7 +118,7 @@ async fn admin_page_shows_admins_the_dashboard_until_they_sign_out() {
         r#"id="members-table""#,
         r#"id="sweeps""#,
         r#"id="dead-jobs""#,
-        r#"<script src="/admin/admin.js"></script>"#,
+        r#"<script type="module" src="/admin/dashboard/main.js"></script>"#,
         r#"href="/admin/admin.css""#,
     ] {
         assert!(body.contains(part), "{part} missing");
@@ -146,7 +146,7 @@ async fn admin_page_assets_load_with_their_content_types() {
     let app = spawn().await;
     for (path, expected, marker) in [
         (
-            "/admin/admin.js",
+            "/admin/dashboard/api.js",
             "text/javascript; charset=utf-8",
             "X-Requested-With",
         ),
@@ -203,35 +203,114 @@ async fn admin_page_member_panel_offers_export_and_a_typed_erase() {
     });
     assert!(!inline_handler, "inline event handler in the dashboard");
 
-    let script = get_with_cookie(&app, "/admin/admin.js", None).await;
-    let csp = script.headers()["content-security-policy"]
+    let csp = get_with_cookie(&app, ENTRY_MODULE, None).await.headers()["content-security-policy"]
         .to_str()
         .unwrap()
         .to_owned();
-    let script = script.text().await.unwrap();
+    let script: String = dashboard_modules(&app).await.into_values().collect();
     for part in [
         // The export goes through the same `api()` helper (cookie, renewal) and is saved from a
         // Blob URL: a navigation to `blob:`, which `default-src 'self'` does not govern.
-        "api(`/api/admin/members/${encodeURIComponent(m.id)}/export`)",
+        r#"api("get", "/api/admin/members/{id}/export", { params: { id: m.id } })"#,
         "URL.createObjectURL(blob)",
         "download: name",
         "`member-${",
         // The erase is a DELETE through `api()`, which adds X-Requested-With to every non-GET.
-        r#"{ method: "DELETE" }"#,
-        r#"if (method !== "GET") headers["X-Requested-With"] = "XMLHttpRequest";"#,
+        r#"api("delete", "/api/admin/members/{id}", "#,
+        r#"if (verb !== "GET") headers["X-Requested-With"] = "XMLHttpRequest";"#,
         "typed !== loadedMember.patreonId",
         "A check is running, try again in a few seconds.",
     ] {
-        assert!(script.contains(part), "admin.js lacks {part}");
+        assert!(script.contains(part), "the dashboard's modules lack {part}");
     }
     // Confirmation is typed in the page, never a browser dialog that headless tests can't answer.
     for blocked in ["confirm(", "prompt(", "alert("] {
-        assert!(!script.contains(blocked), "admin.js uses {blocked}");
+        assert!(!script.contains(blocked), "the dashboard uses {blocked}");
     }
     // Downloads need no CSP loosening: no `navigate-to` and the fetches stay on our origin.
     assert!(!csp.contains("navigate-to"), "{csp}");
     assert!(!csp.contains("connect-src"), "{csp}");
     assert!(csp.contains("default-src 'self'"), "{csp}");
+}
+
+const ENTRY_MODULE: &str = "/admin/dashboard/main.js";
+
+/// The modules a static `import … from "./x.js"` in `source` loads, as absolute paths.
+fn static_imports(module_path: &str, source: &str) -> Vec<String> {
+    let base = reqwest::Url::parse("http://dashboard.invalid")
+        .and_then(|origin| origin.join(module_path))
+        .unwrap();
+    source
+        .lines()
+        .map(str::trim_start)
+        // `import {` … `} from "./x.js";` spans lines; JSDoc `import("…")` types are not loads.
+        .filter(|line| line.starts_with("import ") || line.starts_with("} from "))
+        .filter_map(|line| line.rsplit('"').nth(1))
+        .map(|specifier| base.join(specifier).unwrap().path().to_owned())
+        .collect()
+}
+
+/// Every module the dashboard loads, from its `<script type="module">` through the imports,
+/// by path: each one answered 200 with a JavaScript content type (browsers refuse a module
+/// served as anything else).
+async fn dashboard_modules(app: &TestApp) -> std::collections::BTreeMap<String, String> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut pending = vec![ENTRY_MODULE.to_owned()];
+    while let Some(path) = pending.pop() {
+        if found.contains_key(&path) {
+            continue;
+        }
+        let response = get_with_cookie(app, &path, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path} is not served");
+        assert_eq!(
+            content_type(&response),
+            "text/javascript; charset=utf-8",
+            "{path}"
+        );
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        let source = response.text().await.unwrap();
+        pending.extend(static_imports(&path, &source));
+        found.insert(path, source);
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_serves_every_module_the_dashboard_imports() {
+    let app = spawn().await;
+    let admin = app.sign_in(ADMIN).await;
+    let body = html(get_with_cookie(&app, "/admin", Some(&admin.jwt)).await).await;
+    assert!(
+        body.contains(&format!(r#"<script type="module" src="{ENTRY_MODULE}">"#)),
+        "{body}"
+    );
+
+    let modules = dashboard_modules(&app).await;
+
+    // Every file in the directory is loaded (none forgotten in admin_page.rs or left unused).
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/routes/admin_page/dashboard"
+    );
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".js"))
+        .map(|name| format!("/admin/dashboard/{name}"))
+        .collect();
+    on_disk.sort();
+    assert_eq!(modules.keys().cloned().collect::<Vec<_>>(), on_disk);
+    for (path, source) in &modules {
+        // tsc checks each module against the generated schema (scripts/test-frontend).
+        assert!(source.starts_with("// @ts-check\n"), "{path}");
+        // Data reaches the DOM as text only.
+        assert!(!source.contains("innerHTML"), "{path} uses innerHTML");
+        assert!(!source.contains("insertAdjacentHTML"), "{path}");
+    }
+
+    let missing = get_with_cookie(&app, "/admin/dashboard/nope.js", None).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
 async fn member_id(app: &TestApp, admin_jwt: &str, patreon_id: &str) -> i64 {

@@ -1,7 +1,7 @@
 //! Data rights: an admin exports everything stored about a member (and no secret), and erases
 //! them (every row, their sessions at once, nobody else's rows).
 
-use domain::crypto::token_aad;
+use domain::infra::crypto::token_aad;
 use reqwest::{StatusCode, header};
 use sea_orm::EntityTrait;
 use secrecy::ExposeSecret;
@@ -283,7 +283,7 @@ async fn erasing_a_member_removes_every_row_about_them_at_once(app: TestApp) {
         "cookie without X-Requested-With"
     );
     let key = format!("verify:{}", s.member_id);
-    let check = domain::leases::try_acquire(&app.db, &key, chrono::Duration::seconds(30))
+    let check = domain::work::leases::try_acquire(&app.db, &key, chrono::Duration::seconds(30))
         .await
         .unwrap()
         .unwrap();
@@ -293,7 +293,7 @@ async fn erasing_a_member_removes_every_row_about_them_at_once(app: TestApp) {
         StatusCode::CONFLICT,
         "a check of theirs is running"
     );
-    domain::leases::release(&app.db, check).await.unwrap();
+    domain::work::leases::release(&app.db, check).await.unwrap();
     assert_eq!(everything(&app).await, before, "nothing changed");
 
     let profile = entity::user::Entity::find_by_id(s.member_id)

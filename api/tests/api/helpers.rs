@@ -4,7 +4,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use api::startup::Application;
-use domain::config::Settings;
+use domain::infra::config::Settings;
 use patreon_mock::{MockConfig, MockPatreon, MockUser};
 use reqwest::{Response, StatusCode, header};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -190,13 +190,13 @@ impl TestApp {
     pub async fn start_worker(&self) {
         let redis = match &self.settings.redis_url {
             Some(url) => Some(
-                domain::redis::connect(url)
+                domain::infra::redis::connect(url)
                     .await
                     .expect("worker reaches Redis"),
             ),
             None => None,
         };
-        let queue = domain::jobs::JobQueue::open(&self.settings, redis.as_ref())
+        let queue = domain::work::jobs::JobQueue::open(&self.settings, redis.as_ref())
             .await
             .expect("worker opens the queue");
         let ctx = worker::WorkerCtx {

@@ -57,7 +57,7 @@ pub fn all() -> String {
 }
 
 mod secrets_never_logged {
-    use domain::crypto::token_aad;
+    use domain::infra::crypto::token_aad;
     use secrecy::ExposeSecret;
 
     use crate::helpers::*;
@@ -112,7 +112,7 @@ mod secrets_never_logged {
             .await
             .unwrap();
 
-        let user = domain::users::find_by_patreon_id(&app.db, &id)
+        let user = domain::members::users::find_by_patreon_id(&app.db, &id)
             .await
             .unwrap()
             .unwrap();

@@ -3,10 +3,14 @@
 //!
 //! PostgreSQL variants run when `TEST_POSTGRES_URL` is set and Redis tests when `TEST_REDIS_URL`
 //! is (CI sets both); without them those tests are listed as ignored, with the variable to set.
+//!
+//! `T01`–`T40` and `C1`–`C3` in the suites' comments are the tests of docs/security-checklist.md
+//! §10 and §9.
 
 mod helpers;
 
 mod admin;
+mod admin_guard;
 mod admin_members;
 mod admin_page;
 mod cache;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use domain::jobs::JobQueue;
+use domain::work::jobs::JobQueue;
 use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::Value;

@@ -115,7 +115,7 @@ async fn redis_never_holds_tokens_or_secrets() {
         .await
         .unwrap();
     assert_eq!(queued.status(), StatusCode::ACCEPTED);
-    let user = domain::users::find_by_patreon_id(&app.db, &id)
+    let user = domain::members::users::find_by_patreon_id(&app.db, &id)
         .await
         .unwrap()
         .unwrap();
@@ -123,7 +123,7 @@ async fn redis_never_holds_tokens_or_secrets() {
     let patreon_access = cipher
         .decrypt(
             user.access_token.as_deref().unwrap(),
-            &domain::crypto::token_aad(&id, "access_token"),
+            &domain::infra::crypto::token_aad(&id, "access_token"),
         )
         .unwrap();
 

@@ -173,7 +173,8 @@ on_both_backends! {
     }
 }
 
-/// Payloads in the spirit of oauth2-proxy's `testdata/openredirects.txt`, plus the checklist's.
+/// Payloads in the spirit of oauth2-proxy's `testdata/openredirects.txt`, plus T27's in
+/// docs/security-checklist.md §10.
 const OPEN_REDIRECTS: &[&str] = &[
     "https://app.example.com.evil.com",
     "https://evil.com#@app.example.com",

@@ -1,7 +1,7 @@
 //! What lands in the database: encrypted tokens (T36), reversible migrations, hostile input (T38).
 
 use base64::Engine;
-use domain::crypto::{KeyId, TokenCipher, token_aad};
+use domain::infra::crypto::{KeyId, TokenCipher, token_aad};
 use migration::MigratorTrait;
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
@@ -67,14 +67,14 @@ on_both_backends! {
         let new_key = SecretString::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
         let old = vec![(KeyId::parse("k1").unwrap(), SecretString::from(ENCRYPTION_KEY.to_owned()))];
         let rotated = TokenCipher::new(KeyId::parse("k2").unwrap(), &new_key, old).unwrap();
-        let report = domain::key_rotation::reencrypt_all(&app.db, &rotated).await.unwrap();
+        let report = domain::patreon::key_rotation::reencrypt_all(&app.db, &rotated).await.unwrap();
         assert_eq!(report.reencrypted, 3);
         for id in ["2201", "2202", "2203"] {
             let (access, refresh) = raw_tokens(&app, id).await;
             assert!(access.starts_with("v1:k2:") && refresh.starts_with("v1:k2:"));
             assert!(rotated.decrypt(&access, &token_aad(id, "access_token")).is_ok());
         }
-        let again = domain::key_rotation::reencrypt_all(&app.db, &rotated).await.unwrap();
+        let again = domain::patreon::key_rotation::reencrypt_all(&app.db, &rotated).await.unwrap();
         assert_eq!(again.reencrypted, 0);
     }
 

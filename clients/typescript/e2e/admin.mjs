@@ -3,7 +3,8 @@
 // Ada signs in once so she exists; a non-admin gets the 403 page; the admin (the mock's creator,
 // Cora) signs in from /admin, finds Ada, cancels her pledge at the mock, presses "Recheck now"
 // and sees her status change; runs a sweep and watches it finish; the dashboard is checked on a
-// 375 px phone. Screenshots and the demo's log go to e2e/artifacts/admin-*.
+// 375 px phone, where the sign-in then ends under the page. Screenshots and the demo's log go to
+// e2e/artifacts/admin-*.
 //
 // DEMO_BIN: the demo binary (default: <repo>/target/debug/demo). CHROMIUM: the browser
 // (default /usr/bin/chromium). Exits non-zero on the first failure.
@@ -357,6 +358,18 @@ async function scenario(browser, { api, mock }) {
     await dialog.getByRole("button", { name: "Erase permanently" }).scrollIntoViewIfNeeded();
     await phone.page.screenshot({ path: join(artifacts, "admin-erase-phone.png") });
     await dialog.getByRole("button", { name: "Cancel" }).click();
+  });
+  await step("when the sign-in ends, the next action closes the member panel and offers to sign in again", async () => {
+    // Sign out behind the page's back (as another tab would): the renewal cannot help then.
+    await phone.page.evaluate(() =>
+      fetch("/api/auth/logout", { method: "POST", headers: { "X-Requested-With": "XMLHttpRequest" } }),
+    );
+    await phone.page.getByRole("dialog").getByRole("button", { name: "Recheck now" }).click();
+    const again = phone.page.locator("#banner").getByRole("link", { name: "Sign in with Patreon" });
+    await again.waitFor();
+    assert.equal(await again.getAttribute("href"), "/api/auth/patreon/login?return_to=/admin");
+    assert.match(await phone.page.locator("#banner").innerText(), /Your sign-in has ended/);
+    assert.equal(await phone.page.getByRole("dialog").count(), 0, "the member panel stays open");
   });
   assert.deepEqual(unexpected(phone.consoleErrors), [], "errors in the phone's browser console");
   await phone.context.close();

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{Identity, PatreonError, budget::PatreonBudget, resources, resources::CampaignMember};
-use crate::config::PatreonSettings;
+use crate::infra::config::PatreonSettings;
 
 const USER_AGENT: &str = concat!("patreon-gate/", env!("CARGO_PKG_VERSION"));
 
@@ -339,8 +339,8 @@ fn observe<T>(endpoint: &'static str, result: &Result<T, PatreonError>) {
         Ok(_) => "ok",
         Err(e) => e.kind(),
     };
-    let labels = crate::metrics::PatreonLabels { endpoint, outcome };
-    crate::metrics::metrics()
+    let labels = crate::infra::metrics::PatreonLabels { endpoint, outcome };
+    crate::infra::metrics::metrics()
         .patreon_requests
         .get_or_create(&labels)
         .inc();

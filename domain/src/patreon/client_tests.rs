@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::{PatreonClient, PatreonError, TokenGrant};
-use crate::config::PatreonSettings;
+use crate::infra::config::PatreonSettings;
 
 const CAMPAIGN: &str = "1234560";
 const REDIRECT: &str = "https://gate.example.com/api/auth/patreon/callback";

@@ -3,7 +3,9 @@
 pub mod budget;
 mod client;
 mod error;
+pub mod key_rotation;
 pub mod resources;
+pub mod tokens;
 mod webhooks_api;
 
 pub use client::{PatreonClient, TokenGrant};
@@ -15,7 +17,7 @@ pub use webhooks_api::{MEMBER_TRIGGERS, Webhook};
 /// Redis when there is one, else in the database `db` (every process of a deployment shares
 /// it), else (a command without a database) against this process's own.
 pub fn client_for(
-    settings: &crate::config::PatreonSettings,
+    settings: &crate::infra::config::PatreonSettings,
     redis: Option<&redis::aio::ConnectionManager>,
     redis_key_prefix: &str,
     db: Option<&sea_orm::DatabaseConnection>,

@@ -1,5 +1,5 @@
 //! Patreon's webhooks API, called with the creator token (`PATREON_CREATOR_ACCESS_TOKEN`):
-//! list the client's webhooks, register one, pause or unpause one (patreon-api.md §7).
+//! list the client's webhooks, register one, pause or unpause one (docs/patreon-api.md §7).
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;

@@ -4,10 +4,27 @@
 use std::io::Write;
 
 use anyhow::{bail, ensure};
-use domain::dead_letters::{self, DeadJobRef};
+use clap::{ArgGroup, Subcommand};
+use domain::work::dead_letters::{self, DeadJobRef};
 
 use super::{table, when};
 use crate::WorkerCtx;
+
+#[derive(Debug, Subcommand)]
+pub enum DeadJobsCommand {
+    /// Lists the checks that gave up, each with the ref `retry` takes.
+    List,
+    /// Queues a dead job again, or all of them.
+    #[command(group = ArgGroup::new("which").required(true).args(["job_ref", "all"]))]
+    Retry {
+        /// A ref from `worker dead-jobs list`: recheck:<id> or sweep:<sweep id>:<user id>.
+        #[arg(value_name = "REF")]
+        job_ref: Option<String>,
+        /// Every dead job (up to 1000 of each kind in one run).
+        #[arg(long)]
+        all: bool,
+    },
+}
 
 /// How many of each kind `list` shows and `retry --all` retries in one run.
 const BATCH: u64 = 1000;

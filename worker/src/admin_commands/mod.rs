@@ -10,6 +10,7 @@ mod users;
 use std::io::Write;
 
 use anyhow::{Context, bail};
+use clap::Subcommand;
 use entity::user;
 use sea_orm::ConnectionTrait;
 
@@ -17,38 +18,64 @@ use crate::WorkerCtx;
 
 pub use users::{RECHECK_WAIT_LIMIT, recheck};
 
-/// The first words of the commands handled here.
-pub const COMMANDS: [&str; 4] = ["users", "admins", "dead-jobs", "sessions"];
+pub use dead_jobs::DeadJobsCommand;
+pub use roles::AdminsCommand;
+pub use users::{ListArgs, UsersCommand};
 
-pub const USAGE: &str =
-    "usage: worker users list [--search TEXT] [--status active|inactive|needs-relogin] [--limit N]
-       worker users show <patreon user id>
-       worker users recheck <patreon user id> [--wait]
-       worker admins grant|revoke <patreon user id>
-       worker admins list
-       worker dead-jobs list
-       worker dead-jobs retry <ref>|--all
-       worker sessions revoke <patreon user id>";
+/// The top-level commands handled here.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Lists, shows and rechecks members, as the admin dashboard does.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Grants, revokes and lists the admin role.
+    #[command(subcommand)]
+    Admins(AdminsCommand),
+    /// Lists checks that gave up, and queues them again.
+    #[command(subcommand)]
+    DeadJobs(DeadJobsCommand),
+    /// Ends a member's sign-ins.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
 
-/// Runs one of [`COMMANDS`] (`args` from the command's first word), writing what the operator
-/// reads to `out`. Errors (an unknown member, bad arguments) change nothing.
-pub async fn run(ctx: &WorkerCtx, args: &[String], out: &mut impl Write) -> anyhow::Result<()> {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["users", "list", flags @ ..] => users::list(ctx, flags, out).await,
-        ["users", "show", id] => users::show(ctx, id, out).await,
-        ["users", "recheck", id] => users::recheck(ctx, id, None, out).await,
-        ["users", "recheck", id, "--wait"] | ["users", "recheck", "--wait", id] => {
-            users::recheck(ctx, id, Some(RECHECK_WAIT_LIMIT), out).await
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Ends every sign-in of the member at once and prints how many.
+    Revoke {
+        /// The member's Patreon user id.
+        patreon_id: String,
+    },
+}
+
+/// Runs `command`, writing what the operator reads to `out`. Errors (an unknown member, a bad
+/// value) change nothing.
+pub async fn run(
+    ctx: &WorkerCtx,
+    command: AdminCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use AdminCommand::{Admins, DeadJobs, Sessions, Users};
+    match command {
+        Users(UsersCommand::List(filters)) => users::list(ctx, filters, out).await,
+        Users(UsersCommand::Show { patreon_id }) => users::show(ctx, &patreon_id, out).await,
+        Users(UsersCommand::Recheck { patreon_id, wait }) => {
+            let wait = wait.then_some(RECHECK_WAIT_LIMIT);
+            users::recheck(ctx, &patreon_id, wait, out).await
         }
-        ["admins", "grant", id] => roles::grant(ctx, id, out).await,
-        ["admins", "revoke", id] => roles::revoke(ctx, id, out).await,
-        ["admins", "list"] => roles::list(ctx, out).await,
-        ["dead-jobs", "list"] => dead_jobs::list(ctx, out).await,
-        ["dead-jobs", "retry", "--all"] => dead_jobs::retry_all(ctx, out).await,
-        ["dead-jobs", "retry", job] => dead_jobs::retry(ctx, job, out).await,
-        ["sessions", "revoke", id] => revoke_sessions(ctx, id, out).await,
-        _ => bail!("{USAGE}"),
+        Admins(AdminsCommand::Grant { patreon_id }) => roles::grant(ctx, &patreon_id, out).await,
+        Admins(AdminsCommand::Revoke { patreon_id }) => roles::revoke(ctx, &patreon_id, out).await,
+        Admins(AdminsCommand::List) => roles::list(ctx, out).await,
+        DeadJobs(DeadJobsCommand::List) => dead_jobs::list(ctx, out).await,
+        DeadJobs(DeadJobsCommand::Retry { all: true, .. }) => dead_jobs::retry_all(ctx, out).await,
+        DeadJobs(DeadJobsCommand::Retry { job_ref, .. }) => {
+            // clap requires one of the two.
+            let job_ref = job_ref.context("a dead job ref or --all")?;
+            dead_jobs::retry(ctx, &job_ref, out).await
+        }
+        Sessions(SessionsCommand::Revoke { patreon_id }) => {
+            revoke_sessions(ctx, &patreon_id, out).await
+        }
     }
 }
 
@@ -57,7 +84,7 @@ async fn member(db: &impl ConnectionTrait, patreon_id: &str) -> anyhow::Result<u
     if !domain::patreon::resources::is_numeric_id(patreon_id) {
         bail!("{patreon_id:?} is not a Patreon user id (those are numbers)");
     }
-    domain::users::find_by_patreon_id(db, patreon_id)
+    domain::members::users::find_by_patreon_id(db, patreon_id)
         .await?
         .with_context(|| {
             format!(
@@ -93,7 +120,8 @@ async fn revoke_sessions(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let u = member(&ctx.db, patreon_id).await?;
-    let ended = domain::sessions::revoke_all_for_user(&ctx.db, u.id, chrono::Utc::now()).await?;
+    let ended =
+        domain::auth::sessions::revoke_all_for_user(&ctx.db, u.id, chrono::Utc::now()).await?;
     writeln!(out, "ended {ended} session(s) of {}", named(&u))?;
     Ok(())
 }

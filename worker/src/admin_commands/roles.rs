@@ -3,10 +3,28 @@
 
 use std::io::Write;
 
-use domain::admins;
+use clap::Subcommand;
+use domain::auth::admins;
 
 use super::{member, named, table};
 use crate::WorkerCtx;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminsCommand {
+    /// Gives the member the admin role (stored in the database; effective at their next request).
+    Grant {
+        /// The member's Patreon user id.
+        patreon_id: String,
+    },
+    /// Takes the admin role away; members listed in ADMIN_PATREON_IDS are refused (remove them
+    /// from the list).
+    Revoke {
+        /// The member's Patreon user id.
+        patreon_id: String,
+    },
+    /// Lists the admins from the database and from ADMIN_PATREON_IDS, marked which.
+    List,
+}
 
 pub async fn grant(ctx: &WorkerCtx, patreon_id: &str, out: &mut impl Write) -> anyhow::Result<()> {
     let u = member(&ctx.db, patreon_id).await?;

@@ -4,11 +4,12 @@ use std::{io::Write, time::Duration};
 
 use anyhow::{Context, bail};
 use chrono::Utc;
+use clap::{Args, Subcommand, ValueEnum};
 use domain::{
-    admins,
-    job_requests::{self, Requested},
-    members::{self, MemberQuery, MemberSort, StatusFilter},
-    membership_checks::CheckTrigger,
+    auth::admins,
+    members::listing::{self, MemberQuery, MemberSort, StatusFilter},
+    members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
 };
 use entity::{job_request, membership_check, user};
 
@@ -23,12 +24,72 @@ const MAX_LIMIT: u64 = 1000;
 /// Checks shown by `users show`.
 const HISTORY: u64 = 20;
 
-/// `users list [--search TEXT] [--status active|inactive|needs-relogin] [--limit N]`.
-pub async fn list(ctx: &WorkerCtx, flags: &[&str], out: &mut impl Write) -> anyhow::Result<()> {
-    let query = parse_list_flags(flags)?;
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Lists members by name: Patreon id, name, email, paid access, last checked, admin.
+    List(ListArgs),
+    /// Shows one member's fields and their last 20 checks.
+    Show {
+        /// The member's Patreon user id.
+        patreon_id: String,
+    },
+    /// Queues a check as the dashboard's "Recheck now" does and prints its job id (`worker
+    /// verify` checks in-process instead).
+    Recheck {
+        /// The member's Patreon user id.
+        patreon_id: String,
+        /// Follow the check (up to 60 s) and print its outcome.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only members whose name, email or Patreon id contains TEXT (any case).
+    #[arg(long, value_name = "TEXT")]
+    search: Option<String>,
+    /// Only members with this access.
+    #[arg(long, value_enum)]
+    status: Option<StatusArg>,
+    /// At most N members.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LIMIT,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_LIMIT))]
+    limit: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StatusArg {
+    /// Paid access now.
+    Active,
+    /// No paid access now.
+    Inactive,
+    /// Must sign in again before Patreon can be asked.
+    NeedsRelogin,
+}
+
+impl From<ListArgs> for MemberQuery {
+    fn from(args: ListArgs) -> Self {
+        MemberQuery {
+            search: args.search,
+            status: args.status.map(|status| match status {
+                StatusArg::Active => StatusFilter::Paying,
+                StatusArg::Inactive => StatusFilter::NotPaying,
+                StatusArg::NeedsRelogin => StatusFilter::NeedsRelogin,
+            }),
+            sort: MemberSort::Name,
+            limit: args.limit,
+            ..MemberQuery::default()
+        }
+    }
+}
+
+/// `users list`: the members `filters` select, as a table.
+pub async fn list(ctx: &WorkerCtx, filters: ListArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let query = MemberQuery::from(filters);
     let now = Utc::now();
     let stale_after = ctx.settings.stale_after;
-    let (total, page) = members::list(&ctx.db, &query, stale_after, now).await?;
+    let (total, page) = listing::list(&ctx.db, &query, stale_after, now).await?;
     if page.is_empty() {
         writeln!(out, "no members match")?;
         return Ok(());
@@ -41,7 +102,7 @@ pub async fn list(ctx: &WorkerCtx, flags: &[&str], out: &mut impl Write) -> anyh
                 u.patreon_id.clone(),
                 u.full_name.clone().unwrap_or_default(),
                 u.email.clone().unwrap_or_default(),
-                yes_no(members::is_paid_member(u, stale_after, now)).to_owned(),
+                yes_no(listing::is_paid_member(u, stale_after, now)).to_owned(),
                 when(u.last_checked),
                 yes_no(admins::is_admin(u, bootstrap)).to_owned(),
             ]
@@ -60,43 +121,6 @@ pub async fn list(ctx: &WorkerCtx, flags: &[&str], out: &mut impl Write) -> anyh
     Ok(())
 }
 
-fn parse_list_flags(flags: &[&str]) -> anyhow::Result<MemberQuery> {
-    let mut query = MemberQuery {
-        sort: MemberSort::Name,
-        limit: DEFAULT_LIMIT,
-        ..MemberQuery::default()
-    };
-    let mut flags = flags.iter();
-    while let Some(flag) = flags.next() {
-        let mut value = || {
-            flags
-                .next()
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match *flag {
-            "--search" => query.search = Some(value()?.to_string()),
-            "--status" => {
-                query.status = Some(match *value()? {
-                    "active" => StatusFilter::Paying,
-                    "inactive" => StatusFilter::NotPaying,
-                    "needs-relogin" => StatusFilter::NeedsRelogin,
-                    other => bail!("--status {other:?}: use active, inactive or needs-relogin"),
-                })
-            }
-            "--limit" => {
-                let raw = value()?;
-                query.limit = raw
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .with_context(|| format!("--limit {raw:?}: a number from 1 to {MAX_LIMIT}"))?;
-            }
-            other => bail!("unknown option {other:?}; {}", super::USAGE),
-        }
-    }
-    Ok(query)
-}
-
 /// `users show <patreon id>`: the member's fields and their recent checks.
 pub async fn show(ctx: &WorkerCtx, patreon_id: &str, out: &mut impl Write) -> anyhow::Result<()> {
     let u = member(&ctx.db, patreon_id).await?;
@@ -113,7 +137,7 @@ pub async fn show(ctx: &WorkerCtx, patreon_id: &str, out: &mut impl Write) -> an
         ("rule granted", yes_no(u.membership_active).to_owned()),
         (
             "paid access now",
-            yes_no(members::is_paid_member(&u, ctx.settings.stale_after, now)).to_owned(),
+            yes_no(listing::is_paid_member(&u, ctx.settings.stale_after, now)).to_owned(),
         ),
         ("last checked", when(u.last_checked)),
         ("needs relogin", yes_no(u.needs_relogin).to_owned()),
@@ -123,7 +147,7 @@ pub async fn show(ctx: &WorkerCtx, patreon_id: &str, out: &mut impl Write) -> an
     for (name, value) in fields {
         writeln!(out, "{:<16} {value}", format!("{name}:"))?;
     }
-    let checks = members::history(&ctx.db, u.id, HISTORY).await?;
+    let checks = listing::history(&ctx.db, u.id, HISTORY).await?;
     writeln!(out)?;
     if checks.is_empty() {
         writeln!(out, "no checks recorded")?;

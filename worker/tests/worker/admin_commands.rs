@@ -4,21 +4,27 @@
 use std::time::Duration;
 
 use domain::{
-    job_requests::{self, Requested},
-    membership_checks::CheckTrigger,
+    members::membership_checks::CheckTrigger,
+    work::job_requests::{self, Requested},
 };
 use entity::{job_request, session, user};
 use patreon_mock::MockUser;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
 use test_support::{Backend, postgres_enabled};
+use worker::cli::{Cli, Command, OneOffCommand};
 
 use crate::helpers::*;
 
 /// Runs `worker <args>`; returns what it printed and how it ended.
 async fn cli(w: &World, args: &[&str]) -> (String, anyhow::Result<()>) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let mut out = Vec::new();
-    let result = worker::admin_commands::run(&w.ctx, &args, &mut out).await;
+    let result = match Cli::command_from(args) {
+        Ok(Command::OneOff(OneOffCommand::Admin(command))) => {
+            worker::admin_commands::run(&w.ctx, command, &mut out).await
+        }
+        Ok(other) => panic!("{args:?} is not an admin command: {other:?}"),
+        Err(usage) => Err(usage.into()),
+    };
     (String::from_utf8(out).unwrap(), result)
 }
 
@@ -75,7 +81,7 @@ fn start_worker(w: &World) {
 }
 
 async fn user_row(w: &World, patreon_id: &str) -> user::Model {
-    domain::users::find_by_patreon_id(&w.ctx.db, patreon_id)
+    domain::members::users::find_by_patreon_id(&w.ctx.db, patreon_id)
         .await
         .unwrap()
         .unwrap()
@@ -126,25 +132,25 @@ async fn users_list_searches_and_filters_members(backend: Backend) {
     let none = ok(&w, &["users", "list", "--search", "nobody"]).await;
     assert_eq!(none.trim(), "no members match");
 
+    let bad_status = fails(&w, &["users", "list", "--status", "paying"]).await;
     assert!(
-        fails(&w, &["users", "list", "--status", "paying"])
-            .await
-            .contains("active, inactive or needs-relogin")
+        bad_status.contains("[possible values: active, inactive, needs-relogin]"),
+        "{bad_status}"
     );
+    let bad_limit = fails(&w, &["users", "list", "--limit", "0"]).await;
     assert!(
-        fails(&w, &["users", "list", "--limit", "0"])
-            .await
-            .contains("--limit")
+        bad_limit.contains("invalid value '0' for '--limit <N>'"),
+        "{bad_limit}"
     );
+    let no_search = fails(&w, &["users", "list", "--search"]).await;
     assert!(
-        fails(&w, &["users", "list", "--search"])
-            .await
-            .contains("needs a value")
+        no_search.contains("a value is required for '--search <TEXT>'"),
+        "{no_search}"
     );
+    let unknown = fails(&w, &["users", "list", "--colour"]).await;
     assert!(
-        fails(&w, &["users", "list", "--colour"])
-            .await
-            .contains("unknown option")
+        unknown.contains("unexpected argument '--colour'"),
+        "{unknown}"
     );
 }
 
@@ -442,7 +448,7 @@ async fn revoking_sessions_ends_every_sign_in_of_that_member_only(backend: Backe
     let other = w.signed_in(MockUser::active_patron("3602", CAMPAIGN)).await;
     let now = chrono::Utc::now();
     for user_id in [member, member, other] {
-        domain::sessions::create(&w.ctx.db, user_id, chrono::Duration::hours(1), now)
+        domain::auth::sessions::create(&w.ctx.db, user_id, chrono::Duration::hours(1), now)
             .await
             .unwrap();
     }
@@ -475,7 +481,7 @@ async fn revoking_sessions_ends_every_sign_in_of_that_member_only_on_postgres() 
 async fn an_unknown_member_is_an_error_and_changes_nothing() {
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("3701", CAMPAIGN)).await;
-    domain::sessions::create(
+    domain::auth::sessions::create(
         &w.ctx.db,
         member,
         chrono::Duration::hours(1),
@@ -505,11 +511,11 @@ async fn an_unknown_member_is_an_error_and_changes_nothing() {
     assert!(requests_of(&w, member).await.is_empty());
     assert_eq!(live_sessions(&w, member).await, 1);
     assert!(!user_row(&w, "3701").await.is_admin);
-    assert!(
-        fails(&w, &["users"])
-            .await
-            .starts_with("usage: worker users list")
-    );
+    let usage = fails(&w, &["users"]).await;
+    assert!(usage.contains("Usage: worker users <COMMAND>"), "{usage}");
+    for command in ["list", "show", "recheck"] {
+        assert!(usage.contains(&format!("\n  {command} ")), "{usage}");
+    }
 
     // The binary says so on stderr and exits with status 1.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_worker"))

@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use domain::sweeps::{self, Progress};
+use domain::work::sweeps::{self, Progress};
 use entity::user;
 use patreon_mock::{EndpointFault, Faults, MockUser};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -167,7 +167,7 @@ async fn a_worker_killed_mid_sweep_leaves_nothing_undone() {
 /// persistence does to it, without touching other tests sharing the server.
 pub async fn lose_all_redis_keys(w: &World) -> usize {
     let url = secrecy::SecretString::from(w.env["REDIS_URL"].clone());
-    let mut conn = domain::redis::connect(&url).await.unwrap();
+    let mut conn = domain::infra::redis::connect(&url).await.unwrap();
     let pattern = format!("{}*", w.env["REDIS_KEY_PREFIX"]);
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(&pattern)

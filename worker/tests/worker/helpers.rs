@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use domain::{config::Settings, jobs::JobQueue};
+use domain::{infra::config::Settings, work::jobs::JobQueue};
 use patreon_mock::{MockConfig, MockPatreon, MockUser};
 use test_support::{Backend, TestDb};
 use url::Url;
@@ -42,7 +42,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             backend: Backend::Sqlite,
-            schedule: domain::schedule::DEFAULT_VERIFY_SCHEDULE,
+            schedule: domain::work::schedule::DEFAULT_VERIFY_SCHEDULE,
             redis_url: None,
             lost_after_secs: 600,
             admin_patreon_ids: "",
@@ -124,17 +124,17 @@ impl World {
         }
         if let Some(url) = redis_url {
             vars.insert("REDIS_URL", url);
-            let prefix = format!("gate-test-{}", &domain::secrets::random_id()[..12]);
+            let prefix = format!("gate-test-{}", &domain::infra::secrets::random_id()[..12]);
             vars.insert("REDIS_KEY_PREFIX", prefix);
         }
         let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
-        let redis = domain::redis::connect_if_configured(settings.redis_url.as_ref())
+        let redis = domain::infra::redis::connect_if_configured(settings.redis_url.as_ref())
             .await
             .unwrap();
-        let db = domain::db::connect(&settings.database_url, 5)
+        let db = domain::infra::db::connect(&settings.database_url, 5)
             .await
             .unwrap();
-        domain::db::migrate(&db).await.unwrap();
+        domain::infra::db::migrate(&db).await.unwrap();
         let ctx = WorkerCtx {
             queue: JobQueue::open(&settings, redis.as_ref()).await.unwrap(),
             patreon: domain::patreon::client_for(
@@ -180,7 +180,7 @@ impl World {
         let grant = patreon.exchange_code(&code).await.unwrap();
         let identity = patreon.identity(&grant.access_token).await.unwrap();
         let s = &self.ctx.settings;
-        let user = domain::users::record_sign_in(
+        let user = domain::members::users::record_sign_in(
             &self.ctx.db,
             &s.token_cipher,
             &s.membership,
@@ -197,17 +197,17 @@ impl World {
 impl World {
     /// A member's own recheck of `user_id`, recorded but not pushed.
     pub async fn member_recheck(&self, user_id: i64) -> entity::job_request::Model {
-        let requested = domain::job_requests::request_verification(
+        let requested = domain::work::job_requests::request_verification(
             &self.ctx.db,
             user_id,
             user_id,
-            domain::membership_checks::CheckTrigger::Member,
+            domain::members::membership_checks::CheckTrigger::Member,
             chrono::Duration::zero(),
             chrono::Utc::now(),
         )
         .await
         .unwrap();
-        let domain::job_requests::Requested::New(request) = requested else {
+        let domain::work::job_requests::Requested::New(request) = requested else {
             panic!("a new request")
         };
         request
@@ -216,7 +216,9 @@ impl World {
     /// Request `id` once it has finished (within 15 s).
     pub async fn finished_request(&self, id: &str) -> entity::job_request::Model {
         let read = || async {
-            let found = domain::job_requests::find(&self.ctx.db, id).await.unwrap();
+            let found = domain::work::job_requests::find(&self.ctx.db, id)
+                .await
+                .unwrap();
             found.expect("the request exists")
         };
         let within = std::time::Duration::from_secs(15);

@@ -2,11 +2,11 @@
 //! malformed rows reported and imported paid access bounded by `STALE_AFTER_DAYS`.
 
 use domain::{
-    members::{self, MemberQuery, StatusFilter, is_paid_member},
-    membership_checks::CheckTrigger,
-    profile_import::{self, ProfileColumns, ProfileSource, SkipReason},
-    users::find_by_patreon_id,
-    verification::Verification,
+    members::listing::{self, MemberQuery, StatusFilter, is_paid_member},
+    members::membership_checks::CheckTrigger,
+    members::profile_import::{self, ProfileColumns, ProfileSource, SkipReason},
+    members::users::find_by_patreon_id,
+    members::verification::Verification,
 };
 use entity::user;
 use patreon_mock::{MockMembership, MockTier, MockUser};
@@ -14,6 +14,7 @@ use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder,
 };
 use test_support::{Backend, TestDb, postgres_enabled};
+use worker::cli::{Cli, Command, OneOffCommand};
 
 use crate::helpers::*;
 
@@ -52,10 +53,13 @@ async fn source_db(fill: &str) -> (TestDb, DatabaseConnection) {
 
 /// Runs the command as the CLI does; its report, or its error.
 async fn import(w: &World, source: &TestDb, extra: &[&str]) -> Result<String, String> {
-    let mut args = vec!["--from".to_owned(), source.url.clone()];
-    args.extend(extra.iter().map(|a| a.to_string()));
+    let mut args = vec!["import-profiles", "--from", &source.url];
+    args.extend(extra);
+    let Ok(Command::OneOff(OneOffCommand::ImportProfiles(args))) = Cli::command_from(&args) else {
+        panic!("not an import: {args:?}")
+    };
     let mut out = Vec::new();
-    worker::import_command::run(&w.ctx.db, &args, &mut out)
+    worker::import_command::run(&w.ctx.db, args, &mut out)
         .await
         .map_err(|e| format!("{e:#}"))?;
     Ok(String::from_utf8(out).unwrap())
@@ -76,7 +80,7 @@ async fn paying_at(w: &World, at: chrono::DateTime<chrono::Utc>) -> u64 {
         limit: 1,
         ..MemberQuery::default()
     };
-    let (total, _) = members::list(&w.ctx.db, &query, w.ctx.settings.stale_after, at)
+    let (total, _) = listing::list(&w.ctx.db, &query, w.ctx.settings.stale_after, at)
         .await
         .unwrap();
     total

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use apalis::prelude::Data;
 use domain::{
-    job_requests,
-    jobs::{Job, MAX_ATTEMPTS},
+    work::job_requests,
+    work::jobs::{Job, MAX_ATTEMPTS},
 };
 use entity::{membership_check, user};
 use patreon_mock::MockUser;
@@ -180,7 +180,7 @@ async fn a_check_of_a_member_already_being_checked_waits_for_it() {
     let member = w.signed_in(MockUser::active_patron("2040", CAMPAIGN)).await;
     let request = w.member_recheck(member).await;
     // Another delivery of this member's check holds the lease, as a live run would.
-    let held = domain::leases::try_acquire(
+    let held = domain::work::leases::try_acquire(
         &w.ctx.db,
         &format!("verify:{member}"),
         chrono::Duration::minutes(2),
@@ -205,7 +205,9 @@ async fn a_check_of_a_member_already_being_checked_waits_for_it() {
     assert_eq!((r.status.as_str(), r.attempts), ("queued", 0));
 
     // Once the first one lets go, the job that was handed back runs.
-    domain::leases::release(&w.ctx.db, held).await.unwrap();
+    domain::work::leases::release(&w.ctx.db, held)
+        .await
+        .unwrap();
     tokio::spawn(worker::startup::run(
         w.ctx.clone(),
         w.ctx.queue.clone(),
@@ -239,7 +241,9 @@ async fn a_job_that_keeps_crashing_its_worker_ends_dead() {
         (r.status.as_str(), r.error.as_deref()),
         ("failed", Some("crashed"))
     );
-    let dead = domain::dead_letters::list(&w.ctx.db, 10).await.unwrap();
+    let dead = domain::work::dead_letters::list(&w.ctx.db, 10)
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, MAX_ATTEMPTS + 1);
 }
@@ -296,11 +300,11 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
         .await
         .unwrap()
         .expect("the recheck is recorded");
-    let fresh_queue = domain::jobs::JobQueue::sqlite(
+    let fresh_queue = domain::work::jobs::JobQueue::sqlite(
         &format!(
             "sqlite://{}/lost-queue-{}.db?mode=rwc",
             std::env::temp_dir().display(),
-            domain::secrets::random_id()
+            domain::infra::secrets::random_id()
         ),
         "lost",
     )
@@ -335,8 +339,8 @@ async fn a_deliverys_recheck_lost_by_the_queue_is_pushed_again() {
 /// use up the member's own "recheck my status" (their cooldown counts their own requests).
 #[tokio::test]
 async fn a_webhooks_recheck_does_not_use_up_the_members_own_recheck() {
-    use domain::job_requests::Requested;
-    use domain::membership_checks::CheckTrigger;
+    use domain::members::membership_checks::CheckTrigger;
+    use domain::work::job_requests::Requested;
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("2080", CAMPAIGN)).await;
     let cooldown = chrono::Duration::minutes(1);

@@ -3,6 +3,7 @@
 //! `TEST_POSTGRES_URL` or `TEST_REDIS_URL` is unset.
 
 mod admin_commands;
+mod cli;
 mod data_rights;
 mod failures;
 mod helpers;

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use domain::{jobs::Job, sweeps::Progress};
+use domain::{work::jobs::Job, work::sweeps::Progress};
 use entity::{job_request, user};
 use patreon_mock::{Faults, MockMembership};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use domain::sweeps::{self, Progress};
+use domain::work::sweeps::{self, Progress};
 use entity::{membership_check, user};
 use patreon_mock::Faults;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};

@@ -4,7 +4,7 @@
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use domain::sweeps::{self, Progress};
+use domain::work::sweeps::{self, Progress};
 use patreon_mock::{Faults, RateLimit};
 use test_support::{Backend, eventually};
 
@@ -95,7 +95,9 @@ async fn a_429_storm_slows_a_sweep_down_and_gives_up_on_no_member() {
     let p = progress(&w, sweep).await;
     assert_nothing_lost(&w, &p, u64::from(MEMBERS)).await;
     assert_eq!(p.verified, u64::from(MEMBERS), "{p:?}");
-    let dead = domain::dead_letters::list(&w.ctx.db, 1000).await.unwrap();
+    let dead = domain::work::dead_letters::list(&w.ctx.db, 1000)
+        .await
+        .unwrap();
     assert!(dead.is_empty(), "no member was given up: {dead:?}");
 }
 

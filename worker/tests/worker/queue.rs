@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use domain::{
-    queue_identity::{QueueWatch, Role},
-    sweeps::{self, Progress},
+    work::queue_identity::{QueueWatch, Role},
+    work::sweeps::{self, Progress},
 };
 use patreon_mock::{Faults, MockUser};
 use test_support::{Backend, eventually, eventually_true};
@@ -26,7 +26,7 @@ impl TempDir {
     fn new() -> TempDir {
         let dir = std::env::temp_dir().join(format!(
             "gate-queue-{}",
-            &domain::secrets::random_id()[..12]
+            &domain::infra::secrets::random_id()[..12]
         ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -82,12 +82,12 @@ async fn api_and_worker_started_from_different_directories_share_the_default_que
     let _worker = Reaped(worker_command(&w, &dir.sub("elsewhere"), &["run"], &[]));
     let member = w.signed_in(MockUser::active_patron("6101", CAMPAIGN)).await;
     let request = w.member_recheck(member).await;
-    domain::job_requests::push(&w.ctx.db, &w.ctx.queue, &request)
+    domain::work::job_requests::push(&w.ctx.db, &w.ctx.queue, &request)
         .await
         .unwrap();
 
     let finished = eventually("the recheck to finish", Duration::from_secs(60), || async {
-        let r = domain::job_requests::find(&w.ctx.db, &request.id)
+        let r = domain::work::job_requests::find(&w.ctx.db, &request.id)
             .await
             .unwrap()?;
         r.finished_at.is_some().then_some(r)
@@ -148,16 +148,16 @@ async fn a_worker_taking_jobs_from_another_queue_than_the_api_is_not_ready() {
 /// Jobs stored in the world's queue, counted in the queue itself.
 async fn jobs_stored(w: &World) -> i64 {
     match &w.ctx.queue {
-        domain::jobs::JobQueue::Sqlite(storage) => {
+        domain::work::jobs::JobQueue::Sqlite(storage) => {
             let (n,): (i64,) = sea_orm::sqlx::query_as("SELECT COUNT(*) FROM Jobs")
                 .fetch_one(storage.pool())
                 .await
                 .unwrap();
             n
         }
-        domain::jobs::JobQueue::Redis(storage) => {
+        domain::work::jobs::JobQueue::Redis(storage) => {
             let url = secrecy::SecretString::from(w.env["REDIS_URL"].clone());
-            let mut conn = domain::redis::connect(&url).await.unwrap();
+            let mut conn = domain::infra::redis::connect(&url).await.unwrap();
             let key = format!("{}:data", storage.get_config().queue.as_ref());
             redis::cmd("HLEN")
                 .arg(key)
@@ -183,11 +183,11 @@ async fn finished_jobs_are_trimmed(w: World) {
     for id in ["6201", "6202"] {
         let member = w.signed_in(MockUser::active_patron(id, CAMPAIGN)).await;
         let request = w.member_recheck(member).await;
-        domain::job_requests::push(&w.ctx.db, &w.ctx.queue, &request)
+        domain::work::job_requests::push(&w.ctx.db, &w.ctx.queue, &request)
             .await
             .unwrap();
         eventually_true("the recheck to finish", Duration::from_secs(60), || async {
-            let r = domain::job_requests::find(&w.ctx.db, &request.id).await;
+            let r = domain::work::job_requests::find(&w.ctx.db, &request.id).await;
             r.unwrap().unwrap().finished_at.is_some()
         })
         .await;

@@ -49,9 +49,9 @@ async fn a_worker_on_an_unmigrated_database_waits_until_it_is_migrated() {
     let body = wait_for_readyz(port, 503).await;
     assert_eq!(body, "database not migrated yet");
 
-    let db = domain::db::connect(&empty.url, 1).await.unwrap();
-    let before = domain::db::schema_state(&db).await.unwrap();
-    let domain::db::SchemaState::Behind(pending) = &before else {
+    let db = domain::infra::db::connect(&empty.url, 1).await.unwrap();
+    let before = domain::infra::db::schema_state(&db).await.unwrap();
+    let domain::infra::db::SchemaState::Behind(pending) = &before else {
         panic!("an empty database is behind: {before:?}")
     };
     let listed = worker(&["users", "list"]).output().unwrap();
@@ -63,12 +63,12 @@ async fn a_worker_on_an_unmigrated_database_waits_until_it_is_migrated() {
         "{stderr}"
     );
     assert_eq!(
-        domain::db::schema_state(&db).await.unwrap(),
+        domain::infra::db::schema_state(&db).await.unwrap(),
         before,
         "the refused command changed nothing"
     );
 
-    domain::db::migrate(&db).await.unwrap();
+    domain::infra::db::migrate(&db).await.unwrap();
     assert_eq!(wait_for_readyz(port, 200).await, "ok");
     let listed = worker(&["users", "list"]).output().unwrap();
     assert!(listed.status.success(), "{listed:?}");

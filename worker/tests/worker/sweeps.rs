@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use domain::sweeps::{self, Progress};
+use domain::work::sweeps::{self, Progress};
 use entity::membership_check;
 use patreon_mock::{EndpointFault, Faults, MockMembership, MockUser};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -91,7 +91,7 @@ async fn jobs_lost_by_the_queue_are_pushed_again_from_the_database() {
         .unwrap();
     // Pushed to a queue that then loses everything (a Redis restart without persistence).
     let doomed_file = test_support::TestDb::create(Backend::Sqlite).await;
-    let doomed = domain::jobs::JobQueue::sqlite(&doomed_file.url, "doomed")
+    let doomed = domain::work::jobs::JobQueue::sqlite(&doomed_file.url, "doomed")
         .await
         .unwrap();
     assert_eq!(
@@ -146,7 +146,7 @@ async fn transient_failures_are_retried_and_dead_links_are_accounted_for() {
         (4, 4, 0, 1),
         "{p:?}"
     );
-    let revoked = domain::users::find_by_patreon_id(&w.ctx.db, "803")
+    let revoked = domain::members::users::find_by_patreon_id(&w.ctx.db, "803")
         .await
         .unwrap()
         .unwrap();
@@ -286,9 +286,9 @@ async fn a_job_delivered_twice_runs_once() {
     let w = World::new(Backend::Sqlite).await;
     let user = w.signed_in(MockUser::active_patron("1200", CAMPAIGN)).await;
     let request = w.member_recheck(user).await;
-    let job = domain::jobs::Job::VerifyMembership {
+    let job = domain::work::jobs::Job::VerifyMembership {
         user_id: user,
-        trigger: domain::membership_checks::CheckTrigger::Member,
+        trigger: domain::members::membership_checks::CheckTrigger::Member,
         request_id: Some(request.id.clone()),
         sweep_id: None,
     };
@@ -303,7 +303,7 @@ async fn a_job_delivered_twice_runs_once() {
         .await
         .unwrap();
     assert_eq!(checks, 1);
-    let done = domain::job_requests::find(&w.ctx.db, &request.id)
+    let done = domain::work::job_requests::find(&w.ctx.db, &request.id)
         .await
         .unwrap()
         .unwrap();
@@ -326,15 +326,17 @@ async fn a_sweep_check_that_gave_up_can_be_retried_and_reopens_the_sweep() {
     let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, "manual").await.unwrap();
     assert_eq!(p.failed, 1);
 
-    let dead = domain::dead_letters::list(&w.ctx.db, 10).await.unwrap();
-    let item = domain::dead_letters::DeadJobRef::SweepItem {
+    let dead = domain::work::dead_letters::list(&w.ctx.db, 10)
+        .await
+        .unwrap();
+    let item = domain::work::dead_letters::DeadJobRef::SweepItem {
         sweep_id: sweep.id,
         user_id: user,
     };
     let listed: Vec<_> = dead.iter().map(|d| &d.job).collect();
     assert_eq!(listed, [&item]);
     assert!(
-        domain::dead_letters::retry(&w.ctx.db, &w.ctx.queue, &item)
+        domain::work::dead_letters::retry(&w.ctx.db, &w.ctx.queue, &item)
             .await
             .unwrap()
     );
@@ -367,7 +369,7 @@ async fn a_sweep_check_that_gave_up_can_be_retried_and_reopens_the_sweep() {
         .unwrap();
     assert!(closed.finished_at.is_some());
     assert!(
-        domain::dead_letters::list(&w.ctx.db, 10)
+        domain::work::dead_letters::list(&w.ctx.db, 10)
             .await
             .unwrap()
             .is_empty()

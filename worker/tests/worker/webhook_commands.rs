@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use domain::metrics::metrics;
+use domain::infra::metrics::metrics;
 use domain::patreon::PatreonClient;
 use patreon_mock::MockUser;
 use poem::{Route, Server, http::StatusCode, listener::TcpListener, post};
 use secrecy::SecretString;
 use test_support::{Backend, eventually_true};
+use worker::cli::{Cli, Command};
 use worker::webhook_commands::{delivery_uri, run};
 use worker::webhook_watch::observe;
 
@@ -23,9 +24,12 @@ fn creator_client(world: &World) -> PatreonClient {
 
 /// Runs `worker webhook <args>`; returns what it printed and whether it succeeded.
 async fn webhook(patreon: &PatreonClient, args: &[&str]) -> (String, anyhow::Result<()>) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let mut out = Vec::new();
-    let result = run(patreon, &args, &mut out).await;
+    let result = match Cli::command_from(["webhook"].iter().chain(args)) {
+        Ok(Command::Webhook(command)) => run(patreon, command, &mut out).await,
+        Ok(other) => panic!("{args:?} is not a webhook command: {other:?}"),
+        Err(usage) => Err(usage.into()),
+    };
     (String::from_utf8(out).unwrap(), result)
 }
 

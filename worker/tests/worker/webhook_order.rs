@@ -3,7 +3,7 @@
 //! after its retention dropped the body itself.
 
 use chrono::{Duration, Utc};
-use domain::webhooks::{self, Applied, Received};
+use domain::work::webhooks::{self, Applied, Received};
 use entity::user;
 use sea_orm::EntityTrait;
 use serde_json::Value;
@@ -154,8 +154,10 @@ async fn an_applied_body_replayed_after_its_retention_is_still_a_repeat(w: World
     let event = deliver(&w, &body, Utc::now()).await;
     apply(&w, event).await;
 
-    let later = Utc::now() + domain::retention::WEBHOOK_EVENTS + Duration::days(1);
-    domain::retention::purge(&w.ctx.db, later).await.unwrap();
+    let later = Utc::now() + domain::work::retention::WEBHOOK_EVENTS + Duration::days(1);
+    domain::work::retention::purge(&w.ctx.db, later)
+        .await
+        .unwrap();
     let again = webhooks::receive(
         &w.ctx.db,
         body.as_bytes(),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use domain::{jobs::Job, webhooks};
+use domain::{work::jobs::Job, work::webhooks};
 use entity::{user, webhook_event};
 use patreon_mock::{MockMembership, MockTier, member_id_for};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -127,7 +127,7 @@ async fn a_delivery_that_arrives_during_a_check_is_not_older_than_it() {
     let reads = w.mock.stats().identity_calls;
     let ctx = w.ctx.clone();
     let check = tokio::spawn(async move {
-        let trigger = domain::membership_checks::CheckTrigger::Admin;
+        let trigger = domain::members::membership_checks::CheckTrigger::Admin;
         ctx.verifier().verify(&ctx.db, member, trigger).await
     });
     // The check's read has reached Patreon (which answers 400 ms later): the delivery arrives now.

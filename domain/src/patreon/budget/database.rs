@@ -97,7 +97,7 @@ impl DatabaseBudget {
         let taken = if self.db.get_database_backend() == DatabaseBackend::Postgres {
             // One taker per key at a time, so the count sees every slot taken before it. SQLite
             // needs no lock: a writing statement holds the database's write lock throughout.
-            let txn = crate::db::begin_write(&self.db).await?;
+            let txn = crate::infra::db::begin_write(&self.db).await?;
             let lock = Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))",

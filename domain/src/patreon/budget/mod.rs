@@ -33,7 +33,7 @@ pub const DEFAULT_PAUSE: Duration = Duration::from_secs(2);
 const MAX_PAUSE: Duration = Duration::from_secs(300);
 
 /// The budget for `settings`' limits.
-pub fn quotas(settings: &crate::config::PatreonSettings) -> (Quota, Quota) {
+pub fn quotas(settings: &crate::infra::config::PatreonSettings) -> (Quota, Quota) {
     (
         Quota::new(settings.requests_per_2s, CLIENT_WINDOW),
         Quota::new(settings.requests_per_token_per_min, TOKEN_WINDOW),

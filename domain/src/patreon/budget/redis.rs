@@ -69,7 +69,7 @@ impl RedisBudget {
             .key(self.paused_key())
             .arg(quota.window_ms())
             .arg(quota.limit)
-            .arg(crate::secrets::random_id())
+            .arg(crate::infra::secrets::random_id())
             .invoke_async(&mut conn)
             .await?;
         Ok(Duration::from_millis(wait_ms))

@@ -27,11 +27,11 @@ async fn processes_sharing_redis_share_one_budget() {
     };
     let key = format!(
         "gate-test-{}:patreon:client-budget",
-        crate::secrets::random_id()
+        crate::infra::secrets::random_id()
     );
     let window = Duration::from_millis(300);
     let conn = || async {
-        crate::redis::connect(&SecretString::from(url.clone()))
+        crate::infra::redis::connect(&SecretString::from(url.clone()))
             .await
             .unwrap()
     };
@@ -116,9 +116,9 @@ async fn two_processes_on_one_database(
     client: Quota,
 ) -> (PatreonBudget, PatreonBudget, TestDb) {
     let test_db = TestDb::create(backend).await;
-    let first = crate::db::connect(&test_db.url, 5).await.unwrap();
-    crate::db::migrate(&first).await.unwrap();
-    let second = crate::db::connect(&test_db.url, 5).await.unwrap();
+    let first = crate::infra::db::connect(&test_db.url, 5).await.unwrap();
+    crate::infra::db::migrate(&first).await.unwrap();
+    let second = crate::infra::db::connect(&test_db.url, 5).await.unwrap();
     let roomy = Quota::new(1000, client.window);
     (
         PatreonBudget::database(client, roomy, first),
@@ -190,19 +190,22 @@ async fn a_pause_holds_every_process_sharing_redis() {
     let Some(url) = test_support::redis_url() else {
         return;
     };
-    let key = format!("gate-test-{}:patreon:budget", crate::secrets::random_id());
+    let key = format!(
+        "gate-test-{}:patreon:budget",
+        crate::infra::secrets::random_id()
+    );
     let url = SecretString::from(url);
     let quota = Quota::new(100, Duration::from_secs(2));
     let a = PatreonBudget::shared(
         quota,
         quota,
-        crate::redis::connect(&url).await.unwrap(),
+        crate::infra::redis::connect(&url).await.unwrap(),
         key.clone(),
     );
     let b = PatreonBudget::shared(
         quota,
         quota,
-        crate::redis::connect(&url).await.unwrap(),
+        crate::infra::redis::connect(&url).await.unwrap(),
         key,
     );
     let started = Instant::now();

@@ -1,0 +1,211 @@
+//! Sweeps: every member re-verified, on a schedule or on demand. The `sweep_items` rows are the
+//! record of what is owed, so the queue may lose anything: whatever is not `done` gets pushed
+//! again. Pushing marks an item `queued` first, so a member is queued once per sweep.
+
+use chrono::{DateTime, Utc};
+use entity::{sweep, sweep_item, user};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Expr, OnConflict, Query},
+};
+
+use crate::Result;
+use crate::work::jobs::{Job, JobQueue};
+
+mod items;
+pub use items::*;
+
+const PENDING: &str = "pending";
+const QUEUED: &str = "queued";
+const DONE: &str = "done";
+
+/// Where a sweep stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub total: u64,
+    pub done: u64,
+    pub verified: u64,
+    pub changed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+impl Progress {
+    pub fn is_complete(&self) -> bool {
+        self.done >= self.total
+    }
+}
+
+/// Starts the sweep for `tick` (once, whoever calls first) and records every member as owed a
+/// check, in one transaction and one statement: no member list is held in memory.
+pub async fn start(
+    db: &DatabaseConnection,
+    tick: &str,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> Result<sweep::Model> {
+    let txn = crate::infra::db::begin_write(db).await?;
+    let row = sweep::ActiveModel {
+        tick: Set(tick.to_owned()),
+        trigger: Set(trigger.to_owned()),
+        started_at: Set(now),
+        finished_at: Set(None),
+        total: Set(0),
+        ..Default::default()
+    };
+    let inserted = sweep::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(sweep::Column::Tick)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    let sweep = sweep::Entity::find()
+        .filter(sweep::Column::Tick.eq(tick))
+        .one(&txn)
+        .await?;
+    let sweep = sweep.ok_or(crate::Error::Database(sea_orm::DbErr::RecordNotFound(
+        "sweep".into(),
+    )))?;
+    if inserted == 1 {
+        let owed = Query::select()
+            .expr(Expr::val(sweep.id))
+            .column(user::Column::Id)
+            .expr(Expr::val(PENDING))
+            .expr(Expr::val(0))
+            .from(user::Entity)
+            .to_owned();
+        let fill = Query::insert()
+            .into_table(sweep_item::Entity)
+            .columns([
+                sweep_item::Column::SweepId,
+                sweep_item::Column::UserId,
+                sweep_item::Column::Status,
+                sweep_item::Column::Attempts,
+            ])
+            .select_from(owed)
+            .map_err(|e| crate::Error::Database(sea_orm::DbErr::Custom(e.to_string())))?
+            .to_owned();
+        let total = txn.execute(&fill).await?.rows_affected();
+        sweep::Entity::update_many()
+            .col_expr(
+                sweep::Column::Total,
+                Expr::value(i64::try_from(total).unwrap_or(i64::MAX)),
+            )
+            .filter(sweep::Column::Id.eq(sweep.id))
+            .exec(&txn)
+            .await?;
+        tracing::info!(sweep_id = sweep.id, tick, total, "sweep started");
+    }
+    txn.commit().await?;
+    Ok(sweep::Entity::find_by_id(sweep.id)
+        .one(db)
+        .await?
+        .unwrap_or(sweep))
+}
+
+/// Marks the sweep finished once nothing is owed (also for a sweep of zero members).
+pub async fn close_if_complete(db: &impl ConnectionTrait, sweep_id: i64) -> Result<bool> {
+    let open = sweep_item::Entity::find()
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::Status.ne(DONE))
+        .count(db)
+        .await?;
+    if open > 0 {
+        return Ok(false);
+    }
+    let closed = sweep::Entity::update_many()
+        .col_expr(sweep::Column::FinishedAt, Expr::value(Utc::now()))
+        .filter(sweep::Column::Id.eq(sweep_id))
+        .filter(sweep::Column::FinishedAt.is_null())
+        .exec(db)
+        .await?;
+    if closed.rows_affected == 1 {
+        tracing::info!(sweep_id, "sweep finished");
+    }
+    Ok(true)
+}
+
+pub async fn progress(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Progress> {
+    let total = sweep::Entity::find_by_id(sweep_id)
+        .one(db)
+        .await?
+        .map_or(0, |s| u64::try_from(s.total).unwrap_or(0));
+    let counts: Vec<(Option<String>, i64)> = sweep_item::Entity::find()
+        .select_only()
+        .column(sweep_item::Column::Outcome)
+        .column_as(sweep_item::Column::UserId.count(), "n")
+        .filter(sweep_item::Column::SweepId.eq(sweep_id))
+        .filter(sweep_item::Column::Status.eq(DONE))
+        .group_by(sweep_item::Column::Outcome)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut p = Progress {
+        total,
+        ..Progress::default()
+    };
+    for (outcome, n) in counts {
+        let n = u64::try_from(n).unwrap_or(0);
+        p.done += n;
+        match outcome.as_deref() {
+            Some("verified") => p.verified += n,
+            Some("changed") => p.changed += n,
+            Some("skipped") => p.skipped += n,
+            _ => p.failed += n,
+        }
+    }
+    Ok(p)
+}
+
+/// Sweeps not finished yet, oldest first (the reconciler's work list).
+pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<sweep::Model>> {
+    Ok(sweep::Entity::find()
+        .filter(sweep::Column::FinishedAt.is_null())
+        .order_by_asc(sweep::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The most recent sweeps, newest first.
+pub async fn recent(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<sweep::Model>> {
+    Ok(sweep::Entity::find()
+        .order_by_desc(sweep::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// What asking for a sweep now came to.
+pub enum ManualSweep {
+    /// A new sweep; its fan-out is queued.
+    Started(sweep::Model),
+    /// A sweep is still running: that one, instead of a second.
+    AlreadyRunning(sweep::Model),
+}
+
+/// Starts a sweep now unless one is running, and queues its fan-out (a *sweep* job, so the
+/// caller does not wait for thousands of pushes).
+pub async fn start_manual(
+    db: &DatabaseConnection,
+    queue: &JobQueue,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> Result<ManualSweep> {
+    if let Some(running) = unfinished(db).await?.into_iter().next() {
+        return Ok(ManualSweep::AlreadyRunning(running));
+    }
+    let sweep = start(db, &format!("manual-{}", now.to_rfc3339()), trigger, now).await?;
+    queue
+        .push(Job::Sweep { sweep_id: sweep.id })
+        .await
+        .map_err(|e| crate::Error::Queue(e.to_string()))?;
+    Ok(ManualSweep::Started(sweep))
+}
+
+pub async fn find(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Option<sweep::Model>> {
+    Ok(sweep::Entity::find_by_id(sweep_id).one(db).await?)
+}
