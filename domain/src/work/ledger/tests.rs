@@ -330,6 +330,37 @@ async fn a_row_with_an_unknown_state_fails_to_load(db: DatabaseConnection) {
     assert!(requests::find(&db, &r.id).await.is_err());
 }
 
+/// A queue that refuses every push: its jobs table is gone.
+async fn refusing_queue() -> (crate::work::jobs::JobQueue, TestDb) {
+    let file = TestDb::create(Backend::Sqlite).await;
+    let queue = crate::work::jobs::JobQueue::sqlite(&file.url, "refusing")
+        .await
+        .unwrap();
+    let raw = crate::infra::db::connect(&file.url, 1).await.unwrap();
+    raw.execute_unprepared("DROP TABLE Jobs").await.unwrap();
+    (queue, file)
+}
+
+/// The one entry point records the recheck and pushes it; when the queue refuses, the new
+/// request is given up (nobody waits on a request nobody runs) and the error says why.
+async fn a_refused_push_gives_the_new_request_up(db: DatabaseConnection) {
+    let u = member(&db, "5").await;
+    let (queue, _file) = refusing_queue().await;
+    let cooldown = Duration::zero();
+    let refused = super::request_recheck(&db, &queue, u, CheckTrigger::Admin, None, cooldown);
+    assert!(matches!(refused.await, Err(crate::Error::Queue(_))));
+    let open = requests::request(&db, u, None, CheckTrigger::Admin, cooldown, Utc::now());
+    let Requested::New(next) = open.await.unwrap() else {
+        panic!("the refused request must not stay open")
+    };
+    let open_now = requests::stale(&db, Duration::zero()).await.unwrap();
+    assert_eq!(
+        open_now.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        [&next.id],
+        "only the new one is open"
+    );
+}
+
 #[test]
 fn no_cooldown_never_waits_even_for_a_check_that_finished_after_our_clock_was_read() {
     use super::requests::cooldown_left;
@@ -373,4 +404,5 @@ on_both_backends!(
     a_sweep_item_moves_only_along_its_transitions,
     a_delivery_is_settled_once_and_released_only_from_waiting,
     a_row_with_an_unknown_state_fails_to_load,
+    a_refused_push_gives_the_new_request_up,
 );
