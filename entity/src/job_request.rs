@@ -1,17 +1,19 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{JobRequestId, UserId};
+
 /// A job someone waits for, and how it went.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "job_requests")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: JobRequestId,
     /// `verify_membership`.
     pub kind: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The user who asked (the member themself or an admin).
-    pub requested_by: Option<i64>,
+    pub requested_by: Option<UserId>,
     pub trigger: String,
     /// `queued`, `running`, `succeeded` or `failed`.
     pub status: String,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{UserId};
+
 /// One membership check of one user: why it ran, what it found, what changed, what failed.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,7 +9,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub checked_at: DateTimeUtc,
     /// `sign_in`, `sweep`, `webhook`, `admin` or `member`.
     pub trigger: String,

@@ -1,12 +1,14 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{SweepId};
+
 /// One pass re-verifying every member.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sweeps")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: SweepId,
     /// The schedule tick it serves (RFC 3339), or `manual-…`.
     #[sea_orm(unique)]
     pub tick: String,

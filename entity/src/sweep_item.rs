@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{SweepId, UserId};
+
 /// One member's check within a sweep.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sweep_items")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub sweep_id: i64,
+    pub sweep_id: SweepId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub user_id: i64,
+    pub user_id: UserId,
     /// `pending` (not pushed yet), `queued` (pushed, not finished) or `done`.
     pub status: String,
     /// `verified`, `changed`, `failed` or `skipped`, once done.

@@ -9,6 +9,7 @@ use sea_orm::{
 
 use crate::Result;
 use crate::members::membership::AccessReason;
+use crate::UserId;
 
 /// Why a check ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,7 +61,7 @@ impl CheckOutcome {
 /// One audit row. `before` is `None` for a member's first sign-in; `after` is `None` when
 /// nothing was written (failed or skipped checks).
 pub struct CheckRecord<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub before: Option<&'a user::Model>,
     pub after: Option<&'a user::Model>,
     pub trigger: CheckTrigger,
@@ -102,7 +103,7 @@ pub async fn record(db: &impl ConnectionTrait, r: CheckRecord<'_>) -> Result<()>
 /// at or after `since`, if there was one.
 pub async fn succeeded_since(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     trigger: CheckTrigger,
     since: DateTime<Utc>,
 ) -> Result<Option<CheckOutcome>> {

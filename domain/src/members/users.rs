@@ -13,13 +13,14 @@ use crate::infra::crypto::{TokenCipher, token_aad};
 use crate::members::membership::{self, AccessDecision, MembershipPolicy};
 use crate::members::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, TokenGrant};
+use crate::PatreonUserId;
 
 pub const ACCESS_TOKEN_COLUMN: &str = "access_token";
 pub const REFRESH_TOKEN_COLUMN: &str = "refresh_token";
 
 pub async fn find_by_patreon_id(
     db: &impl ConnectionTrait,
-    patreon_id: &str,
+    patreon_id: &PatreonUserId,
 ) -> Result<Option<user::Model>> {
     Ok(user::Entity::find()
         .filter(user::Column::PatreonId.eq(patreon_id))
@@ -160,6 +161,6 @@ pub async fn record_sign_in(
     };
     membership_checks::record_decision(&txn, audit, decision.end_sessions).await?;
     txn.commit().await?;
-    tracing::info!(user_id = saved.id, granted = decision.granted, reason = ?decision.reason, "membership decided at sign-in");
+    tracing::info!(user_id = %saved.id, granted = decision.granted, reason = ?decision.reason, "membership decided at sign-in");
     Ok(saved)
 }

@@ -18,6 +18,7 @@ use crate::members::membership::{self, AccessReason, MembershipPolicy};
 use crate::members::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, PatreonClient, PatreonError};
 use crate::{Error, Result, members::users, patreon::tokens};
+use crate::UserId;
 
 /// How far ahead of expiry a check refreshes the member's Patreon token first.
 pub const REFRESH_AHEAD: Duration = Duration::days(1);
@@ -48,7 +49,7 @@ impl Verifier<'_> {
     pub async fn verify(
         &self,
         db: &DatabaseConnection,
-        user_id: i64,
+        user_id: UserId,
         trigger: CheckTrigger,
     ) -> Result<Verification> {
         let before = user::Entity::find_by_id(user_id)
@@ -190,7 +191,7 @@ impl Verifier<'_> {
         };
         membership_checks::record(db, audit).await?;
         tracing::warn!(
-            user_id = before.id,
+            user_id = %before.id,
             trigger = trigger.as_str(),
             error = label,
             "membership check failed; status kept"
@@ -262,7 +263,7 @@ pub(crate) async fn record_state_in(
     };
     membership_checks::record_decision(txn, audit, decision.end_sessions).await?;
     tracing::info!(
-        user_id = before.id,
+        user_id = %before.id,
         trigger = trigger.as_str(),
         granted = decision.granted,
         changed,

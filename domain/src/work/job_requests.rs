@@ -11,7 +11,7 @@ use sea_orm::{
 
 use crate::members::membership_checks::CheckTrigger;
 use crate::work::jobs::{Job, JobQueue};
-use crate::{Result, infra::secrets};
+use crate::{JobRequestId, Result, UserId, infra::secrets};
 
 pub const VERIFY_MEMBERSHIP: &str = "verify_membership";
 const OPEN: [&str; 2] = ["queued", "running"];
@@ -34,8 +34,8 @@ pub enum Requested {
 /// others re-read and report that one, so a lost race is an answer, never an error.
 pub async fn request_verification(
     db: &impl ConnectionTrait,
-    user_id: i64,
-    requested_by: impl Into<Option<i64>>,
+    user_id: UserId,
+    requested_by: impl Into<Option<UserId>>,
     trigger: CheckTrigger,
     cooldown: Duration,
     now: DateTime<Utc>,
@@ -70,8 +70,8 @@ fn cooldown_left(
 /// reads and our insert, and was gone again by the time we looked for it.
 async fn try_request(
     db: &impl ConnectionTrait,
-    user_id: i64,
-    requested_by: Option<i64>,
+    user_id: UserId,
+    requested_by: Option<UserId>,
     trigger: CheckTrigger,
     cooldown: Duration,
     now: DateTime<Utc>,
@@ -104,7 +104,7 @@ async fn try_request(
     }) {
         return Ok(Some(Requested::TooSoon(left)));
     }
-    let id = secrets::random_id();
+    let id = JobRequestId::from(secrets::random_id());
     let row = job_request::ActiveModel {
         id: Set(id.clone()),
         kind: Set(VERIFY_MEMBERSHIP.to_owned()),
@@ -136,13 +136,16 @@ async fn try_request(
     })
 }
 
-pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<job_request::Model>> {
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+) -> Result<Option<job_request::Model>> {
     Ok(job_request::Entity::find_by_id(id).one(db).await?)
 }
 
 /// Marks the request running and counts the attempt; returns the attempt number (1 for the
 /// first), or `None` if the request is gone or already finished (a duplicate delivery).
-pub async fn start_attempt(db: &impl ConnectionTrait, id: &str) -> Result<Option<i32>> {
+pub async fn start_attempt(db: &impl ConnectionTrait, id: &JobRequestId) -> Result<Option<i32>> {
     let started = job_request::Entity::update_many()
         .col_expr(job_request::Column::Status, Expr::value("running"))
         .col_expr(
@@ -161,7 +164,11 @@ pub async fn start_attempt(db: &impl ConnectionTrait, id: &str) -> Result<Option
 }
 
 /// Puts the request back in the queue after a transient failure, keeping the error for display.
-pub async fn mark_retrying(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<()> {
+pub async fn mark_retrying(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+    error: &str,
+) -> Result<()> {
     job_request::Entity::update_many()
         .col_expr(job_request::Column::Status, Expr::value("queued"))
         .col_expr(job_request::Column::Error, Expr::value(error))
@@ -173,7 +180,11 @@ pub async fn mark_retrying(db: &impl ConnectionTrait, id: &str, error: &str) -> 
 
 /// Puts the request back in the queue without counting the attempt that just ran: Patreon
 /// rate limited the deployment, which says nothing about this member.
-pub async fn give_back_attempt(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<()> {
+pub async fn give_back_attempt(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+    error: &str,
+) -> Result<()> {
     job_request::Entity::update_many()
         .col_expr(job_request::Column::Status, Expr::value("queued"))
         .col_expr(job_request::Column::Error, Expr::value(error))
@@ -191,7 +202,7 @@ pub async fn give_back_attempt(db: &impl ConnectionTrait, id: &str, error: &str)
 /// Records how the job ended: `Ok(result)` or `Err(error label)`.
 pub async fn mark_finished(
     db: &impl ConnectionTrait,
-    id: &str,
+    id: &JobRequestId,
     outcome: std::result::Result<&str, &str>,
 ) -> Result<()> {
     let (status, result, error) = match outcome {

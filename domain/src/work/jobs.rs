@@ -11,6 +11,7 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
 use crate::members::membership_checks::CheckTrigger;
+use crate::{JobRequestId, SweepId, UserId, WebhookEventId};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -18,24 +19,24 @@ pub enum Job {
     /// Check one member against Patreon now; `request_id` names the `job_requests` row to
     /// report into when someone is waiting for the outcome, `sweep_id` the sweep it is part of.
     VerifyMembership {
-        user_id: i64,
+        user_id: UserId,
         trigger: CheckTrigger,
         #[serde(default)]
-        request_id: Option<String>,
+        request_id: Option<JobRequestId>,
         #[serde(default)]
-        sweep_id: Option<i64>,
+        sweep_id: Option<SweepId>,
     },
     /// Refresh one member's Patreon token pair if it expires soon. `attempt` counts transient
     /// failures so far (0 on the first run).
     RefreshToken {
-        user_id: i64,
+        user_id: UserId,
         #[serde(default)]
         attempt: i32,
     },
     /// Push what sweep `sweep_id` still owes (its fan-out, in batches from the database).
-    Sweep { sweep_id: i64 },
+    Sweep { sweep_id: SweepId },
     /// Apply the recorded Patreon webhook delivery `event_id`.
-    ApplyWebhook { event_id: i64 },
+    ApplyWebhook { event_id: WebhookEventId },
 }
 
 impl Job {

@@ -12,10 +12,11 @@ use sea_orm::{
 };
 
 use crate::{Result, infra::secrets};
+use crate::UserId;
 
 /// The lease every change to one member's membership runs under (checks, webhook deliveries,
 /// erasure).
-pub fn member_key(user_id: i64) -> String {
+pub fn member_key(user_id: UserId) -> String {
     format!("verify:{user_id}")
 }
 

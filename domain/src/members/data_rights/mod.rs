@@ -43,6 +43,7 @@ use sea_orm::{
 };
 
 use crate::{Error, Result};
+use crate::UserId;
 
 /// How one member is named across the tables.
 struct Subject {
@@ -50,7 +51,7 @@ struct Subject {
 }
 
 impl Subject {
-    async fn load(db: &impl ConnectionTrait, user_id: i64) -> Result<Self> {
+    async fn load(db: &impl ConnectionTrait, user_id: UserId) -> Result<Self> {
         let user = user::Entity::find_by_id(user_id)
             .one(db)
             .await?
@@ -58,7 +59,7 @@ impl Subject {
         Ok(Self { user })
     }
 
-    fn id(&self) -> i64 {
+    fn id(&self) -> UserId {
         self.user.id
     }
 

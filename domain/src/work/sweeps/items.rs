@@ -12,18 +12,19 @@ use super::{DONE, PENDING, QUEUED, close_if_complete};
 use crate::Result;
 use crate::members::membership_checks::{self, CheckOutcome, CheckTrigger};
 use crate::work::jobs::{Job, JobQueue};
+use crate::{SweepId, UserId};
 
 /// Pushes every item still `pending`, in batches of `batch`, marking each `queued` before its
 /// push (a crash in between leaves it for [`repush_stale`], never doubled). Returns how many.
 pub async fn push_pending(
     db: &impl ConnectionTrait,
     queue: &JobQueue,
-    sweep_id: i64,
+    sweep_id: SweepId,
     batch: u64,
 ) -> Result<u64> {
     let mut pushed = 0;
     loop {
-        let users: Vec<i64> = sweep_item::Entity::find()
+        let users: Vec<UserId> = sweep_item::Entity::find()
             .select_only()
             .column(sweep_item::Column::UserId)
             .filter(sweep_item::Column::SweepId.eq(sweep_id))
@@ -38,7 +39,7 @@ pub async fn push_pending(
         }
         // One statement claims the batch; only the rows this call moved are pushed, so two
         // reconcilers never push the same item twice.
-        let claimed: Vec<i64> = sweep_item::Entity::update_many()
+        let claimed: Vec<UserId> = sweep_item::Entity::update_many()
             .col_expr(sweep_item::Column::Status, Expr::value(QUEUED))
             .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
             .filter(sweep_item::Column::SweepId.eq(sweep_id))
@@ -67,7 +68,7 @@ pub async fn push_pending(
     }
 }
 
-fn sweep_job(sweep_id: i64, user_id: i64) -> Job {
+fn sweep_job(sweep_id: SweepId, user_id: UserId) -> Job {
     Job::VerifyMembership {
         user_id,
         trigger: CheckTrigger::Sweep,
@@ -81,11 +82,11 @@ fn sweep_job(sweep_id: i64, user_id: i64) -> Job {
 pub async fn repush_stale(
     db: &impl ConnectionTrait,
     queue: &JobQueue,
-    sweep_id: i64,
+    sweep_id: SweepId,
     older_than: Duration,
 ) -> Result<u64> {
     let cutoff = Utc::now() - older_than;
-    let stale: Vec<i64> = sweep_item::Entity::find()
+    let stale: Vec<UserId> = sweep_item::Entity::find()
         .select_only()
         .column(sweep_item::Column::UserId)
         .filter(sweep_item::Column::SweepId.eq(sweep_id))
@@ -105,7 +106,7 @@ pub async fn repush_stale(
 }
 
 /// Moves one item from `from` to `queued` (stamping the push time); false if someone else did.
-async fn claim(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64, from: &str) -> Result<bool> {
+async fn claim(db: &impl ConnectionTrait, sweep_id: SweepId, user_id: UserId, from: &str) -> Result<bool> {
     let claimed = sweep_item::Entity::update_many()
         .col_expr(sweep_item::Column::Status, Expr::value(QUEUED))
         .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
@@ -120,8 +121,8 @@ async fn claim(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64, from: &st
 async fn push(
     db: &impl ConnectionTrait,
     queue: &JobQueue,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
 ) -> Result<()> {
     if let Err(e) = queue.push(sweep_job(sweep_id, user_id)).await {
         // Back to pending, so the next round pushes it; the error is the caller's to report.
@@ -141,8 +142,8 @@ async fn push(
 /// under the member's check lease.
 pub async fn start_attempt(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
 ) -> Result<Option<i32>> {
     let started = sweep_item::Entity::update_many()
         .col_expr(
@@ -177,8 +178,8 @@ pub async fn start_attempt(
 /// How `user_id`'s latest successful sweep check since `sweep_id` started came out, if any.
 async fn checked_since_start(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
 ) -> Result<Option<CheckOutcome>> {
     let Some(sweep) = sweep::Entity::find_by_id(sweep_id).one(db).await? else {
         return Ok(None);
@@ -189,8 +190,8 @@ async fn checked_since_start(
 /// A transient failure: the item stays queued (re-stamped) while its retry waits.
 pub async fn retrying(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
     error: &str,
 ) -> Result<()> {
     sweep_item::Entity::update_many()
@@ -207,8 +208,8 @@ pub async fn retrying(
 /// and the attempt that just ran is not counted, since nothing about the member failed.
 pub async fn give_back_attempt(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
     error: &str,
 ) -> Result<()> {
     sweep_item::Entity::update_many()
@@ -230,8 +231,8 @@ pub async fn give_back_attempt(
 /// Records how the member's check ended, and closes the sweep when it was the last one.
 pub async fn finish_item(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
     outcome: &str,
     error: Option<&str>,
 ) -> Result<()> {

@@ -13,6 +13,7 @@ use sea_orm::{
 
 use crate::Result;
 use crate::work::jobs::{Job, JobQueue};
+use crate::SweepId;
 
 mod items;
 pub use items::*;
@@ -98,7 +99,7 @@ pub async fn start(
             .filter(sweep::Column::Id.eq(sweep.id))
             .exec(&txn)
             .await?;
-        tracing::info!(sweep_id = sweep.id, tick, total, "sweep started");
+        tracing::info!(sweep_id = %sweep.id, tick, total, "sweep started");
     }
     txn.commit().await?;
     Ok(sweep::Entity::find_by_id(sweep.id)
@@ -108,7 +109,7 @@ pub async fn start(
 }
 
 /// Marks the sweep finished once nothing is owed (also for a sweep of zero members).
-pub async fn close_if_complete(db: &impl ConnectionTrait, sweep_id: i64) -> Result<bool> {
+pub async fn close_if_complete(db: &impl ConnectionTrait, sweep_id: SweepId) -> Result<bool> {
     let open = sweep_item::Entity::find()
         .filter(sweep_item::Column::SweepId.eq(sweep_id))
         .filter(sweep_item::Column::Status.ne(DONE))
@@ -124,12 +125,12 @@ pub async fn close_if_complete(db: &impl ConnectionTrait, sweep_id: i64) -> Resu
         .exec(db)
         .await?;
     if closed.rows_affected == 1 {
-        tracing::info!(sweep_id, "sweep finished");
+        tracing::info!(%sweep_id, "sweep finished");
     }
     Ok(true)
 }
 
-pub async fn progress(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Progress> {
+pub async fn progress(db: &impl ConnectionTrait, sweep_id: SweepId) -> Result<Progress> {
     let total = sweep::Entity::find_by_id(sweep_id)
         .one(db)
         .await?
@@ -206,6 +207,6 @@ pub async fn start_manual(
     Ok(ManualSweep::Started(sweep))
 }
 
-pub async fn find(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Option<sweep::Model>> {
+pub async fn find(db: &impl ConnectionTrait, sweep_id: SweepId) -> Result<Option<sweep::Model>> {
     Ok(sweep::Entity::find_by_id(sweep_id).one(db).await?)
 }

@@ -16,6 +16,7 @@ use crate::patreon::{Identity, resources};
 use crate::work::job_requests::{self, Requested};
 use crate::work::webhooks::order::older_than_stored;
 use crate::{Result, members::users};
+use crate::{UserId, WebhookEventId};
 
 /// What applying an event came to.
 #[derive(Debug, PartialEq)]
@@ -23,7 +24,7 @@ pub enum Applied {
     /// The member's state now follows the event. `recheck` is the confirming check recorded
     /// with it when the event changed something, for the caller to queue.
     Applied {
-        user_id: i64,
+        user_id: UserId,
         changed: bool,
         recheck: Option<job_request::Model>,
     },
@@ -31,7 +32,7 @@ pub enum Applied {
     /// pledge dates said so (ask Patreon to be sure); not when a successful check ran after it
     /// arrived or a later delivery was applied.
     Stale {
-        user_id: i64,
+        user_id: UserId,
         recheck: Option<job_request::Model>,
     },
     /// No user with that Patreon id yet: kept for their first sign-in.
@@ -48,7 +49,7 @@ pub enum Applied {
 pub async fn apply(
     db: &DatabaseConnection,
     policy: &MembershipPolicy,
-    id: i64,
+    id: WebhookEventId,
     now: DateTime<Utc>,
 ) -> Result<Applied> {
     let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
@@ -64,7 +65,7 @@ pub async fn apply(
         finish(db, id, "failed", "malformed", now).await?;
         return Ok(Applied::Nothing);
     };
-    let user = match member.patreon_user_id.as_deref() {
+    let user = match &member.patreon_user_id {
         Some(patreon_id) => users::find_by_patreon_id(db, patreon_id).await?,
         None => None,
     };
@@ -128,7 +129,7 @@ pub async fn apply(
 /// Patreon then. Returns a new request, to be queued.
 async fn owe_recheck(
     txn: &DatabaseTransaction,
-    user_id: i64,
+    user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<Option<job_request::Model>> {
     let requested = job_requests::request_verification(
@@ -150,7 +151,7 @@ async fn owe_recheck(
 /// before it, saying nothing newer, is older than the state it would overwrite.
 async fn mark_applied_delivery(
     txn: &DatabaseTransaction,
-    user_id: i64,
+    user_id: UserId,
     received_at: DateTime<Utc>,
 ) -> Result<()> {
     user::Entity::update_many()
@@ -174,7 +175,7 @@ fn observe_lag(event: &webhook_event::Model) {
 
 async fn finish(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: WebhookEventId,
     status: &str,
     outcome: &str,
     now: DateTime<Utc>,

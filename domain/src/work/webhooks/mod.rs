@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::patreon::resources;
 use crate::{Result, members::users};
+use crate::{PatreonUserId, UserId, WebhookEventId};
 
 mod apply;
 mod order;
@@ -53,7 +54,7 @@ pub fn signature_is_valid(secret: &SecretString, body: &[u8], signature: Option<
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
     /// A new event for our campaign, to be applied.
-    New(i64),
+    New(WebhookEventId),
     /// The same body was received before, however long ago: nothing more to do. Patreon's
     /// bodies carry the member's charge and pledge dates, so real news never repeats a body.
     Duplicate,
@@ -122,8 +123,11 @@ pub async fn receive(
 
 /// Events kept for `patreon_id` until they signed in: pending again, so they are applied (or
 /// found older than the sign-in's own check). Returns their ids, to be queued.
-pub async fn release_waiting(db: &impl ConnectionTrait, patreon_id: &str) -> Result<Vec<i64>> {
-    let waiting: Vec<i64> = webhook_event::Entity::find()
+pub async fn release_waiting(
+    db: &impl ConnectionTrait,
+    patreon_id: &PatreonUserId,
+) -> Result<Vec<WebhookEventId>> {
+    let waiting: Vec<WebhookEventId> = webhook_event::Entity::find()
         .select_only()
         .column(webhook_event::Column::Id)
         .filter(webhook_event::Column::PatreonUserId.eq(patreon_id))
@@ -145,7 +149,7 @@ pub async fn release_waiting(db: &impl ConnectionTrait, patreon_id: &str) -> Res
 pub async fn stale_pending(
     db: &impl ConnectionTrait,
     lost_after: chrono::Duration,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<WebhookEventId>> {
     Ok(webhook_event::Entity::find()
         .select_only()
         .column(webhook_event::Column::Id)
@@ -162,14 +166,17 @@ pub async fn user_of(
     db: &impl ConnectionTrait,
     event: &webhook_event::Model,
 ) -> Result<Option<user::Model>> {
-    match event.patreon_user_id.as_deref() {
+    match &event.patreon_user_id {
         Some(id) => users::find_by_patreon_id(db, id).await,
         None => Ok(None),
     }
 }
 
 /// Our user id of the member event `id` is about, if they have signed in.
-pub async fn member_of(db: &impl ConnectionTrait, id: i64) -> Result<Option<i64>> {
+pub async fn member_of(
+    db: &impl ConnectionTrait,
+    id: WebhookEventId,
+) -> Result<Option<UserId>> {
     let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
