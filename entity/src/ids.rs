@@ -29,6 +29,15 @@ macro_rules! integer_id {
             }
         }
 
+        /// Parses the decimal form, as typed at the command line.
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map(Self)
+            }
+        }
+
         impl From<i64> for $name {
             fn from(id: i64) -> Self {
                 Self(id)

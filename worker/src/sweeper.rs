@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use domain::work::sweeps::{self, Progress};
+use domain::SweepId;
 use entity::sweep;
 
 use crate::WorkerCtx;
@@ -16,13 +17,13 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// Pushes what `sweep` still owes: pending members, and queued ones whose job seems lost.
 pub async fn reconcile_sweep(
     ctx: &WorkerCtx,
-    sweep_id: i64,
+    sweep_id: SweepId,
     lost_after: chrono::Duration,
 ) -> domain::Result<()> {
     let pushed = sweeps::push_pending(&ctx.db, &ctx.queue, sweep_id, BATCH).await?;
     let repushed = sweeps::repush_stale(&ctx.db, &ctx.queue, sweep_id, lost_after).await?;
     if pushed + repushed > 0 {
-        tracing::info!(sweep_id, pushed, repushed, "sweep reconciled");
+        tracing::info!(%sweep_id, pushed, repushed, "sweep reconciled");
     }
     sweeps::close_if_complete(&ctx.db, sweep_id).await?;
     Ok(())

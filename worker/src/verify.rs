@@ -12,6 +12,7 @@ use domain::{
     work::leases,
     work::sweeps,
 };
+use domain::{JobRequestId, SweepId, UserId};
 use sea_orm::DatabaseConnection;
 
 /// One member's check holds their lease this long, renewed while it runs; a check whose worker
@@ -21,7 +22,7 @@ pub(crate) const CHECK_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 pub(crate) const BUSY_RETRY: Duration = Duration::from_secs(5);
 
 /// The lease every change to one member's membership runs under (checks, webhook deliveries).
-pub(crate) fn lease_key(user_id: i64) -> String {
+pub(crate) fn lease_key(user_id: UserId) -> String {
     leases::member_key(user_id)
 }
 
@@ -29,8 +30,8 @@ use crate::{WorkerCtx, jobs::Ran};
 
 /// Where a job reports its progress: the request someone waits on, or its sweep's item.
 pub enum Tracker {
-    Request(String),
-    SweepItem { sweep_id: i64, user_id: i64 },
+    Request(JobRequestId),
+    SweepItem { sweep_id: SweepId, user_id: UserId },
     Untracked,
 }
 
@@ -119,7 +120,7 @@ impl Tracker {
 pub async fn run(
     ctx: &WorkerCtx,
     job: Job,
-    user_id: i64,
+    user_id: UserId,
     trigger: CheckTrigger,
     tracker: Tracker,
 ) -> Result<Ran, BoxDynError> {
@@ -137,7 +138,7 @@ pub async fn run(
 async fn run_leased(
     ctx: &WorkerCtx,
     job: Job,
-    user_id: i64,
+    user_id: UserId,
     trigger: CheckTrigger,
     tracker: &Tracker,
 ) -> Result<Ran, BoxDynError> {
@@ -148,7 +149,7 @@ async fn run_leased(
         // Attempts are counted as they start, so runs that killed their worker count too; a job
         // that keeps crashing ends here, dead, instead of looping (docs/job-queue.md §3.4).
         tracker.give_up(&ctx.db, "crashed").await?;
-        tracing::error!(user_id, attempt, "verification crashed too often; given up");
+        tracing::error!(%user_id, attempt, "verification crashed too often; given up");
         return Err(AbortError::new(std::io::Error::other("poison job")).into());
     }
     let verifier = match tracker {
@@ -163,7 +164,7 @@ async fn run_leased(
         tracker.deferred(&ctx.db, "rate_limited").await?;
         ctx.queue.push_after(job, delay).await?;
         tracing::info!(
-            user_id,
+            %user_id,
             delay_ms = delay.as_millis() as u64,
             "Patreon rate limited the check; deferred"
         );
@@ -177,7 +178,7 @@ async fn run_leased(
         tracker.retrying(&ctx.db, reason).await?;
         ctx.queue.push_after(job, delay).await?;
         tracing::info!(
-            user_id,
+            %user_id,
             attempt,
             reason,
             delay_ms = delay.as_millis() as u64,
@@ -188,7 +189,7 @@ async fn run_leased(
     tracker.finish(&ctx.db, &outcome).await?;
     if let Err(domain::Error::UnknownUser) = outcome {
         // Erased since the job was queued: nothing to check, and nobody to recreate.
-        tracing::info!(user_id, "member no longer exists; check skipped");
+        tracing::info!(%user_id, "member no longer exists; check skipped");
         return Ok(Ran::Done);
     }
     match outcome {

@@ -8,6 +8,7 @@ use domain::{
     work::leases,
     work::webhooks::{self, Applied},
 };
+use domain::WebhookEventId;
 
 use crate::{WorkerCtx, jobs::Ran};
 
@@ -15,7 +16,7 @@ use crate::{WorkerCtx, jobs::Ran};
 /// deliveries for one member, or a check) tries again soon rather than after a check's 5 s.
 const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
+pub async fn run(ctx: &WorkerCtx, event_id: WebhookEventId) -> Result<Ran, BoxDynError> {
     // Under the member's check lease: a delivery applied alongside another delivery or a check
     // of the same member would write over it with the state it read before.
     let lease = match webhooks::member_of(&ctx.db, event_id).await? {
@@ -40,7 +41,7 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
         }
         None => applying.await?,
     };
-    tracing::info!(event_id, ?applied, "webhook processed");
+    tracing::info!(%event_id, ?applied, "webhook processed");
     let recheck = match applied {
         Applied::Applied { recheck, .. } | Applied::Stale { recheck, .. } => recheck,
         Applied::Waiting | Applied::Nothing => None,

@@ -219,7 +219,7 @@ async fn release_waiting_webhooks(state: &AppState, patreon_id: &str) {
             for event_id in events {
                 let job = domain::work::jobs::Job::ApplyWebhook { event_id };
                 if let Err(e) = state.jobs.push(job).await {
-                    tracing::warn!(event_id, error = %e, "cannot queue a waiting webhook event");
+                    tracing::warn!(%event_id, error = %e, "cannot queue a waiting webhook event");
                 }
             }
         }
