@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::ids::{UserId};
+use crate::ids::UserId;
 
 /// One membership check of one user: why it ran, what it found, what changed, what failed.
 #[sea_orm::model]

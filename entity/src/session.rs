@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::ids::{UserId};
+use crate::ids::UserId;
 
 /// One sign-in. Every JWT carries its id (`sid`); revoking the row ends all of them at once.
 #[sea_orm::model]

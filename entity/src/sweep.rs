@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::ids::{SweepId};
+use crate::ids::SweepId;
 
 /// One pass re-verifying every member.
 #[sea_orm::model]

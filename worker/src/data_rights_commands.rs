@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use domain::members::data_rights;
 use domain::PatreonUserId;
+use domain::members::data_rights;
 use entity::user;
 use sea_orm::DatabaseConnection;
 

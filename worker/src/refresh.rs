@@ -5,13 +5,13 @@
 //! one refresh. `invalid_grant` flags the member once; later jobs see the flag and stop.
 
 use apalis::prelude::{AbortError, BoxDynError};
+use domain::UserId;
 use domain::{
     Error,
     patreon::tokens,
     patreon::{PatreonError, budget::DEFAULT_PAUSE},
     work::jobs::{Job, MAX_ATTEMPTS, retry_delay},
 };
-use domain::UserId;
 
 use crate::{WorkerCtx, jobs::Ran};
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use domain::work::sweeps::{self, Progress};
 use domain::SweepId;
+use domain::work::sweeps::{self, Progress};
 use entity::sweep;
 
 use crate::WorkerCtx;

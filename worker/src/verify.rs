@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError};
+use domain::{JobRequestId, SweepId, UserId};
 use domain::{
     members::membership_checks::{CheckOutcome, CheckTrigger},
     members::verification::Verification,
@@ -12,7 +13,6 @@ use domain::{
     work::leases,
     work::sweeps,
 };
-use domain::{JobRequestId, SweepId, UserId};
 use sea_orm::DatabaseConnection;
 
 /// One member's check holds their lease this long, renewed while it runs; a check whose worker

@@ -2,13 +2,13 @@
 //! then a recheck through the API confirms it.
 
 use apalis::prelude::BoxDynError;
+use domain::WebhookEventId;
 use domain::{
     work::job_requests,
     work::jobs::Job,
     work::leases,
     work::webhooks::{self, Applied},
 };
-use domain::WebhookEventId;
 
 use crate::{WorkerCtx, jobs::Ran};
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
+    JobRequestId,
     auth::auth_events::AuthEvent,
     members::membership_checks::CheckTrigger,
     work::job_requests::{self, Requested},
@@ -47,7 +48,7 @@ struct JobStatus {
 impl From<job_request::Model> for JobStatus {
     fn from(j: job_request::Model) -> Self {
         Self {
-            id: j.id,
+            id: j.id.into(),
             kind: j.kind,
             status: j.status,
             result: j.result,
@@ -92,7 +93,7 @@ pub(crate) fn accepted(row: job_request::Model) -> RecheckResponse {
     let location = format!("/api/jobs/{}", row.id);
     RecheckResponse::Accepted(
         Json(Accepted {
-            job_id: row.id,
+            job_id: row.id.into(),
             status: row.status,
         }),
         location,
@@ -156,7 +157,7 @@ impl JobsApi {
     ) -> Result<Json<JobStatus>, JobStatusError> {
         let user = &auth.principal().user;
         let is_admin = domain::auth::admins::is_admin(user, &state.settings.admin_patreon_ids);
-        match job_requests::find(&state.db, &id).await? {
+        match job_requests::find(&state.db, &JobRequestId::from(id.0)).await? {
             Some(job)
                 if job.user_id == user.id || job.requested_by == Some(user.id) || is_admin =>
             {

@@ -147,7 +147,10 @@ mod tests {
         let mut reader = ChangeLog::from_now(&db).await.unwrap();
         assert_eq!(reader.read(&db).await.unwrap(), Changes::Events(vec![]));
 
-        let events = [AuthEvent::Session("ab12".into()), AuthEvent::User(UserId(7))];
+        let events = [
+            AuthEvent::Session("ab12".into()),
+            AuthEvent::User(UserId(7)),
+        ];
         for event in events.clone() {
             publish(&db, event).await.unwrap();
         }
@@ -169,7 +172,10 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_and_garbage_is_ignored() {
-        for event in [AuthEvent::Session("ab12".into()), AuthEvent::User(UserId(42))] {
+        for event in [
+            AuthEvent::Session("ab12".into()),
+            AuthEvent::User(UserId(42)),
+        ] {
             assert_eq!(AuthEvent::parse(&event.payload()), Some(event));
         }
         for junk in ["", "x:1", "u:abc", "s"] {

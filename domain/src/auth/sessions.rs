@@ -11,9 +11,9 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::UserId;
 use crate::auth::auth_events::{self, AuthEvent};
 use crate::{Error, Result, infra::secrets};
-use crate::UserId;
 
 /// How long a replaced refresh token is answered as "already renewed" (nothing new is issued):
 /// two tabs refreshing at once must not look like token theft.

@@ -8,8 +8,8 @@ use sea_orm::{
 };
 
 use crate::Result;
-use crate::members::membership::AccessReason;
 use crate::UserId;
+use crate::members::membership::AccessReason;
 
 /// Why a check ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

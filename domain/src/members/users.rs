@@ -8,12 +8,12 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 
+use crate::PatreonUserId;
 use crate::Result;
 use crate::infra::crypto::{TokenCipher, token_aad};
 use crate::members::membership::{self, AccessDecision, MembershipPolicy};
 use crate::members::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, TokenGrant};
-use crate::PatreonUserId;
 
 pub const ACCESS_TOKEN_COLUMN: &str = "access_token";
 pub const REFRESH_TOKEN_COLUMN: &str = "refresh_token";

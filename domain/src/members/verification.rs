@@ -13,12 +13,12 @@ use sea_orm::{
     IntoActiveModel,
 };
 
+use crate::UserId;
 use crate::infra::crypto::TokenCipher;
 use crate::members::membership::{self, AccessReason, MembershipPolicy};
 use crate::members::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
 use crate::patreon::{Identity, PatreonClient, PatreonError};
 use crate::{Error, Result, members::users, patreon::tokens};
-use crate::UserId;
 
 /// How far ahead of expiry a check refreshes the member's Patreon token first.
 pub const REFRESH_AHEAD: Duration = Duration::days(1);

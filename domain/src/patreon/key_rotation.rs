@@ -8,9 +8,9 @@ use sea_orm::{
 };
 
 use crate::Result;
+use crate::UserId;
 use crate::infra::crypto::{TokenCipher, token_aad};
 use crate::members::users::{ACCESS_TOKEN_COLUMN, REFRESH_TOKEN_COLUMN};
-use crate::UserId;
 
 const BATCH: u64 = 500;
 

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::PatreonError;
-use crate::members::membership::{ChargeStatus, EntitledTier, MemberSnapshot, PatronStatus};
 use crate::PatreonUserId;
+use crate::members::membership::{ChargeStatus, EntitledTier, MemberSnapshot, PatronStatus};
 
 /// The signed-in Patreon user, with their membership of our campaign if they have one.
 #[derive(Clone, Debug, PartialEq, Eq)]

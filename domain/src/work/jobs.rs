@@ -174,6 +174,47 @@ mod tests {
     use super::*;
     use crate::patreon::PatreonError;
 
+    /// Jobs queued by a release from before the typed ids must still run after an upgrade: the
+    /// ids read and write as the bare numbers and strings they were.
+    #[test]
+    fn payloads_queued_before_the_typed_ids_read_and_write_unchanged() {
+        let queued = [
+            r#"{"type":"verify_membership","user_id":42,"trigger":"admin","request_id":"a1b2","sweep_id":null}"#,
+            r#"{"type":"verify_membership","user_id":42,"trigger":"sweep","request_id":null,"sweep_id":7}"#,
+            r#"{"type":"refresh_token","user_id":42,"attempt":2}"#,
+            r#"{"type":"sweep","sweep_id":7}"#,
+            r#"{"type":"apply_webhook","event_id":9}"#,
+        ];
+        for json in queued {
+            let job: Job = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&job).unwrap(), json);
+        }
+        let old: Job =
+            serde_json::from_str(r#"{"type":"verify_membership","user_id":42,"trigger":"member"}"#)
+                .unwrap();
+        assert_eq!(
+            old,
+            Job::VerifyMembership {
+                user_id: UserId(42),
+                trigger: CheckTrigger::Member,
+                request_id: None,
+                sweep_id: None,
+            }
+        );
+        let Job::VerifyMembership {
+            request_id,
+            sweep_id,
+            ..
+        } = serde_json::from_str(queued[0]).unwrap()
+        else {
+            panic!("a verification")
+        };
+        assert_eq!(
+            (request_id, sweep_id),
+            (Some(JobRequestId::from("a1b2")), None::<SweepId>)
+        );
+    }
+
     #[test]
     fn retries_honour_patreons_hint_and_otherwise_back_off_exponentially() {
         let hinted = PatreonError::RateLimited {

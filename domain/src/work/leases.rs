@@ -11,8 +11,8 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use crate::{Result, infra::secrets};
 use crate::UserId;
+use crate::{Result, infra::secrets};
 
 /// The lease every change to one member's membership runs under (checks, webhook deliveries,
 /// erasure).

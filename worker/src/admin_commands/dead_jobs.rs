@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::{bail, ensure};
 use clap::{ArgGroup, Subcommand};
-use domain::work::dead_letters::{self, DeadJobRef};
 use domain::JobRequestId;
+use domain::work::dead_letters::{self, DeadJobRef};
 
 use super::{table, when};
 use crate::WorkerCtx;

@@ -5,13 +5,13 @@ use std::{io::Write, time::Duration};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
+use domain::JobRequestId;
 use domain::{
     auth::admins,
     members::listing::{self, MemberQuery, MemberSort, StatusFilter},
     members::membership_checks::CheckTrigger,
     work::job_requests::{self, Requested},
 };
-use domain::JobRequestId;
 use entity::{job_request, membership_check, user};
 
 use super::{member, named, table, when, yes_no};
@@ -169,7 +169,10 @@ fn last_charge(u: &user::Model) -> String {
 }
 
 fn admin_role(u: &user::Model, ctx: &WorkerCtx) -> String {
-    let by_config = ctx.settings.admin_patreon_ids.contains(u.patreon_id.as_str());
+    let by_config = ctx
+        .settings
+        .admin_patreon_ids
+        .contains(u.patreon_id.as_str());
     match (u.is_admin, by_config) {
         (true, true) => "yes (database, ADMIN_PATREON_IDS)",
         (true, false) => "yes (database)",

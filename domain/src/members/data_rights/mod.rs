@@ -42,8 +42,8 @@ use sea_orm::{
     sea_query::{Query, SelectStatement},
 };
 
-use crate::{Error, Result};
 use crate::UserId;
+use crate::{Error, Result};
 
 /// How one member is named across the tables.
 struct Subject {

@@ -265,7 +265,9 @@ on_both_backends! {
 async fn an_unknown_user_is_an_error_not_a_panic() {
     let w = World::new(Backend::Sqlite).await;
     assert!(matches!(
-        w.verifier().verify(&w.db, UserId(999), CheckTrigger::Admin).await,
+        w.verifier()
+            .verify(&w.db, UserId(999), CheckTrigger::Admin)
+            .await,
         Err(Error::UnknownUser)
     ));
 }

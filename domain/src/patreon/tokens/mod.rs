@@ -9,11 +9,11 @@ use entity::user;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::ExprTrait};
 use secrecy::SecretString;
 
+use crate::UserId;
 use crate::infra::crypto::{TokenCipher, token_aad};
 use crate::members::users::{ACCESS_TOKEN_COLUMN, REFRESH_TOKEN_COLUMN, encrypt_tokens};
 use crate::patreon::PatreonClient;
 use crate::{Error, Result, auth::sessions};
-use crate::UserId;
 
 mod row;
 use row::{StoredPair, claim_lease, let_go_if_ours, release_lease, store_refreshed, write_pair};

@@ -106,7 +106,12 @@ pub async fn repush_stale(
 }
 
 /// Moves one item from `from` to `queued` (stamping the push time); false if someone else did.
-async fn claim(db: &impl ConnectionTrait, sweep_id: SweepId, user_id: UserId, from: &str) -> Result<bool> {
+async fn claim(
+    db: &impl ConnectionTrait,
+    sweep_id: SweepId,
+    user_id: UserId,
+    from: &str,
+) -> Result<bool> {
     let claimed = sweep_item::Entity::update_many()
         .col_expr(sweep_item::Column::Status, Expr::value(QUEUED))
         .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))

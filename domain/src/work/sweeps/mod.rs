@@ -12,8 +12,8 @@ use sea_orm::{
 };
 
 use crate::Result;
-use crate::work::jobs::{Job, JobQueue};
 use crate::SweepId;
+use crate::work::jobs::{Job, JobQueue};
 
 mod items;
 pub use items::*;

@@ -20,8 +20,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::patreon::resources;
-use crate::{Result, members::users};
 use crate::{PatreonUserId, UserId, WebhookEventId};
+use crate::{Result, members::users};
 
 mod apply;
 mod order;
@@ -173,10 +173,7 @@ pub async fn user_of(
 }
 
 /// Our user id of the member event `id` is about, if they have signed in.
-pub async fn member_of(
-    db: &impl ConnectionTrait,
-    id: WebhookEventId,
-) -> Result<Option<UserId>> {
+pub async fn member_of(db: &impl ConnectionTrait, id: WebhookEventId) -> Result<Option<UserId>> {
     let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
