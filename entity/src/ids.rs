@@ -1,6 +1,11 @@
 //! Typed ids. Each is its column's value, so the compiler keeps them apart: a function taking a
 //! [`UserId`] cannot be handed a [`PatreonUserId`] (an internal id was once confused with a
-//! Patreon one), nor a [`SweepId`] or a [`WebhookEventId`].
+//! Patreon one), nor a [`SweepId`] or a [`WebhookEventId`]:
+//!
+//! ```compile_fail
+//! fn recheck(_member: entity::UserId) {}
+//! recheck(entity::PatreonUserId::from("12345"));
+//! ```
 //!
 //! They serialize as the bare value (`#[serde(transparent)]`), so job payloads and JSON written
 //! before they existed read back unchanged, and `Display` prints the bare value too: log lines,
