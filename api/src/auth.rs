@@ -233,24 +233,11 @@ pub fn require_same_site_request(req: &Request, state: &AppState) -> Result<(), 
         return Ok(());
     };
     let origin = origin.to_str().unwrap_or_default();
-    if is_own_origin(req, origin) || state.settings.allowed_origins.iter().any(|o| o == origin) {
+    if crate::http::is_own_origin(req, origin)
+        || state.settings.allowed_origins.iter().any(|o| o == origin)
+    {
         Ok(())
     } else {
         Err(ApiError::forbidden_origin())
     }
-}
-
-/// Whether `origin` is the host the request was sent to (a same-origin request, e.g. from the
-/// admin dashboard served by this api). The scheme is not compared: behind a proxy that ends TLS
-/// the api sees plain HTTP for an `https://` page.
-pub fn is_own_origin(req: &Request, origin: &str) -> bool {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| {
-            origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"))
-                == Some(host)
-        })
 }

@@ -1,6 +1,6 @@
 //! Waiting for a condition with a deadline, instead of sleeping a fixed time and hoping.
 
-use std::{future::Future, time::Duration};
+use std::{fmt::Debug, future::Future, time::Duration};
 
 /// How often [`eventually`] looks again.
 const POLL_EVERY: Duration = Duration::from_millis(20);
@@ -38,6 +38,34 @@ where
     .await
 }
 
+/// Reads a value until `done` holds for it, and returns that value. Panics with `what`, the
+/// deadline and the last value read when `within` passes first.
+pub async fn eventually_matching<T, R, Fut, D>(
+    what: &str,
+    within: Duration,
+    mut read: R,
+    done: D,
+) -> T
+where
+    T: Debug,
+    R: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+    D: Fn(&T) -> bool,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let value = read().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}; last read: {value:?}"
+        );
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +80,18 @@ mod tests {
         })
         .await;
         assert_eq!(seen, 3);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "timed out after 100ms waiting for seven; last read: 3")]
+    async fn names_the_last_value_read_at_the_deadline() {
+        eventually_matching(
+            "seven",
+            Duration::from_millis(100),
+            || async { 3 },
+            |n| *n == 7,
+        )
+        .await;
     }
 
     #[tokio::test]

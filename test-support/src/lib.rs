@@ -2,12 +2,15 @@
 //!
 //! PostgreSQL databases are created on `TEST_POSTGRES_URL` and dropped afterwards; SQLite ones are
 //! temporary files. [`OwnPostgres`] is a whole server of a test's own, for tests that restart it.
-//! Dev-dependency only.
+//! [`on_both_backends!`] runs a test on both, [`redis_url`] says whether Redis tests run,
+//! [`eventually`] waits with a deadline and [`jwt`] forges tokens. Dev-dependency only.
 
+mod both_backends;
 mod eventually;
+pub mod jwt;
 mod own_postgres;
 
-pub use eventually::{eventually, eventually_true};
+pub use eventually::{eventually, eventually_matching, eventually_true};
 pub use own_postgres::OwnPostgres;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -116,6 +119,22 @@ pub fn postgres_enabled() -> bool {
     );
     eprintln!("PostgreSQL variant skipped: set TEST_POSTGRES_URL to run it");
     false
+}
+
+/// `TEST_REDIS_URL`, or `None` (and a note) when Redis tests are off; panics when they are
+/// required (`REQUIRE_REDIS`) but the variable is not set.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    if url.is_none() {
+        assert!(
+            std::env::var("REQUIRE_REDIS").is_err(),
+            "REQUIRE_REDIS is set but TEST_REDIS_URL is not"
+        );
+        eprintln!("Redis test skipped: set TEST_REDIS_URL to run it");
+    }
+    url
 }
 
 /// Fails when `REQUIRE_POSTGRES` or `REQUIRE_REDIS` asks for a server this test binary was built

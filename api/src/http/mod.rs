@@ -63,7 +63,7 @@ impl<E: Endpoint> Endpoint for SameOriginOrCorsEndpoint<E> {
             .headers()
             .get(header::ORIGIN)
             .and_then(|o| o.to_str().ok())
-            .is_some_and(|origin| crate::auth::is_own_origin(&req, origin));
+            .is_some_and(|origin| is_own_origin(&req, origin));
         if same_origin && req.method() != Method::OPTIONS {
             self.plain
                 .call(req)
@@ -76,4 +76,19 @@ impl<E: Endpoint> Endpoint for SameOriginOrCorsEndpoint<E> {
                 .map(poem::IntoResponse::into_response)
         }
     }
+}
+
+/// Whether `origin` is the host the request was sent to (a same-origin request, e.g. from the
+/// admin dashboard served by this api). The scheme is not compared: behind a proxy that ends TLS
+/// the api sees plain HTTP for an `https://` page.
+pub fn is_own_origin(req: &Request, origin: &str) -> bool {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                == Some(host)
+        })
 }

@@ -18,27 +18,15 @@ async fn dead_jobs(app: &TestApp, jwt: &str) -> (StatusCode, Value) {
 }
 
 async fn wait_for_status(app: &TestApp, jwt: &str, location: &str, status: &str) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let job: Value = app
-            .client
-            .get(app.url(location))
-            .bearer_auth(jwt)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if job["status"] == status {
-            return job;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "never {status}: {job}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let read = || async {
+        let response = app.client.get(app.url(location)).bearer_auth(jwt).send();
+        response.await.unwrap().json::<Value>().await.unwrap()
+    };
+    let what = format!("the job to be {status}");
+    test_support::eventually_matching(&what, std::time::Duration::from_secs(10), read, |job| {
+        job["status"] == status
+    })
+    .await
 }
 
 fn with_admin() -> Options {
@@ -124,25 +112,15 @@ async fn an_admin_retries_a_recheck_that_gave_up(app: TestApp) {
 /// Polls `GET path` with `jwt` until it answers `expected`; fails after two seconds. The api
 /// caches sessions for a minute here, so only the change's notification can make it answer.
 async fn answers_soon(app: &TestApp, path: &str, jwt: &str, expected: StatusCode) {
-    let started = std::time::Instant::now();
-    loop {
-        let response = app
-            .client
-            .get(app.url(path))
-            .bearer_auth(jwt)
-            .send()
-            .await
-            .unwrap();
-        if response.status() == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(2),
-            "{path} still answers {} instead of {expected}",
-            response.status()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let read = || async {
+        let response = app.client.get(app.url(path)).bearer_auth(jwt).send();
+        response.await.unwrap().status()
+    };
+    let what = format!("{path} to answer {expected}");
+    test_support::eventually_matching(&what, std::time::Duration::from_secs(2), read, |status| {
+        *status == expected
+    })
+    .await;
 }
 
 async fn is_admin(app: &TestApp, jwt: &str) -> Value {

@@ -32,18 +32,8 @@ async fn post(app: &TestApp, jwt: &str, path: &str) -> reqwest::Response {
 }
 
 async fn poll_until(app: &TestApp, jwt: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let (_, body) = get(app, jwt, path).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(15),
-            "never done: {body}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let read = || async { get(app, jwt, path).await.1 };
+    test_support::eventually_matching(path, std::time::Duration::from_secs(15), read, done).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

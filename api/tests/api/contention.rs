@@ -143,6 +143,8 @@ async fn a_burst_of_sign_ins_rechecks_and_webhooks_on_sqlite_waits_instead_of_fa
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     // Issue 11, item 4: twenty parallel "recheck my status" by one member all answer 202 with
     // the same job; before, the ones that lost the race to the unique index answered 500.
     async fn parallel_rechecks_by_one_member_share_one_job(app) {

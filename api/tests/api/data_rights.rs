@@ -369,14 +369,12 @@ async fn erasing_a_member_removes_every_row_about_them_at_once(app: TestApp) {
         deliver_signed(&app, "members:update", &body).await,
         StatusCode::OK
     );
-    let started = std::time::Instant::now();
-    while app.count("webhook_events WHERE status = 'pending'").await > 0 {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(15),
-            "never applied"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    test_support::eventually_true(
+        "the delivery to be applied",
+        std::time::Duration::from_secs(15),
+        || async { app.count("webhook_events WHERE status = 'pending'").await == 0 },
+    )
+    .await;
     assert_eq!(
         app.count(&format!(
             "webhook_events WHERE patreon_user_id = '{MEMBER}' AND status = 'waiting'"

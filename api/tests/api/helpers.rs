@@ -8,35 +8,12 @@ use domain::infra::config::Settings;
 use patreon_mock::{MockConfig, MockPatreon, MockUser};
 use reqwest::{Response, StatusCode, header};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-pub use test_support::{Backend, TestDb, postgres_enabled};
+pub use test_support::{Backend, TestDb, on_both_backends, postgres_enabled};
 
 pub const CAMPAIGN_ID: &str = "1234560";
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 pub const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
 pub const FRONTEND: &str = "https://app.example.com";
-
-/// Runs an async test body on SQLite and on PostgreSQL, as `<name>::sqlite` and `<name>::postgres`.
-macro_rules! on_both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run($app: $crate::helpers::TestApp) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
-            }
-            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = $crate::helpers::TestApp::spawn_if_postgres().await {
-                    run(app).await;
-                }
-            }
-        }
-    )*};
-}
-pub(crate) use on_both_backends;
 
 /// Extra configuration for one test.
 #[derive(Clone, Default)]
@@ -94,6 +71,17 @@ pub fn cookie_value(set_cookies: &[String], name: &str) -> Option<String> {
     })
 }
 
+/// An attribute of a `Set-Cookie` line (`None` when absent, `Some("")` for flags).
+pub fn cookie_attribute(set_cookie: &str, name: &str) -> Option<String> {
+    set_cookie.split(';').skip(1).find_map(|part| {
+        let part = part.trim();
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
 pub fn set_cookies(response: &Response) -> Vec<String> {
     response
         .headers()
@@ -118,10 +106,6 @@ impl TestApp {
     }
 
     /// `None` (and a note) when PostgreSQL tests are not switched on.
-    pub async fn spawn_if_postgres() -> Option<TestApp> {
-        Self::spawn_if_postgres_with(Options::default()).await
-    }
-
     pub async fn spawn_if_postgres_with(options: Options) -> Option<TestApp> {
         if !postgres_enabled() {
             return None;

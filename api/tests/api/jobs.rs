@@ -1,7 +1,7 @@
 //! "Recheck my status": queued through the api, run by a worker, reported by the status
 //! endpoint; on the embedded SQLite queue and on Redis.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use patreon_mock::MockMembership;
 use reqwest::StatusCode;
@@ -32,18 +32,13 @@ async fn status(app: &TestApp, jwt: &str, location: &str) -> (StatusCode, Value)
 
 /// Polls the job until it has finished.
 async fn finished(app: &TestApp, jwt: &str, location: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (_, body) = status(app, jwt, location).await;
-        if body["status"] == "succeeded" || body["status"] == "failed" {
-            return body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "job never finished: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    test_support::eventually_matching(
+        "the job to finish",
+        Duration::from_secs(10),
+        || async { status(app, jwt, location).await.1 },
+        |body| body["status"] == "succeeded" || body["status"] == "failed",
+    )
+    .await
 }
 
 /// A member cancels at Patreon, asks for a recheck, and sees the change once the worker ran it.
@@ -96,6 +91,8 @@ async fn a_recheck_runs_on_the_worker_and_updates_the_member(app: TestApp) {
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn a_recheck_on_the_embedded_queue(app) {
         a_recheck_runs_on_the_worker_and_updates_the_member(app).await;
     }
@@ -133,14 +130,7 @@ async fn admins_see_every_members_job() {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recheck_on_the_redis_queue() {
-    let Some(url) = std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        assert!(
-            std::env::var("REQUIRE_REDIS").is_err(),
-            "REQUIRE_REDIS is set but TEST_REDIS_URL is not"
-        );
+    let Some(url) = test_support::redis_url() else {
         return;
     };
     let prefix = format!("gate-test-{}", uuid::Uuid::new_v4().simple());

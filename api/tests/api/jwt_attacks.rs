@@ -1,6 +1,6 @@
 //! Forged and tampered JWTs against `GET /api/auth/me` (T01–T10, a representative set; the
 //! exhaustive cases are unit tests in `domain/src/jwt/tests.rs`). Tokens are built by hand
-//! (hmac + sha2) so any header, claim or encoding can be produced. Every refusal must be the
+//! (`test_support::jwt`) so any header, claim or encoding can be produced. Every refusal must be the
 //! generic 401 and must leave the database untouched.
 
 use std::sync::{
@@ -8,81 +8,15 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use entity::{handoff_code, oauth_state, session, user};
-use hmac::{Hmac, Mac};
 use reqwest::{StatusCode, header};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
-use sha2::{Sha256, Sha384, Sha512};
+use test_support::jwt::{Hs, b64, forge, forge_raw, unverified_claims, with, without};
 
 use crate::helpers::*;
 
-/// Like `on_both_backends!`, for tests that need extra configuration.
-macro_rules! on_both_backends_with {
-    ($(async fn $name:ident($app:ident, $options:expr) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run($app: TestApp) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run(TestApp::spawn_with(Backend::Sqlite, $options).await).await;
-            }
-            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = TestApp::spawn_if_postgres_with($options).await {
-                    run(app).await;
-                }
-            }
-        }
-    )*};
-}
-
 const AUDIENCE: &str = "patreon-gate-api";
-
-#[derive(Clone, Copy, Debug)]
-enum Hs {
-    S256,
-    S384,
-    S512,
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn mac(input: &[u8], key: &[u8], alg: Hs) -> Vec<u8> {
-    match alg {
-        Hs::S256 => {
-            let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-            m.update(input);
-            m.finalize().into_bytes().to_vec()
-        }
-        Hs::S384 => {
-            let mut m = Hmac::<Sha384>::new_from_slice(key).unwrap();
-            m.update(input);
-            m.finalize().into_bytes().to_vec()
-        }
-        Hs::S512 => {
-            let mut m = Hmac::<Sha512>::new_from_slice(key).unwrap();
-            m.update(input);
-            m.finalize().into_bytes().to_vec()
-        }
-    }
-}
-
-/// A compact token from raw header and claims JSON text, MAC'd with `key`.
-fn forge_raw(header: &str, claims: &str, key: &[u8], alg: Hs) -> String {
-    let signing_input = format!("{}.{}", b64(header), b64(claims));
-    let signature = mac(signing_input.as_bytes(), key, alg);
-    format!("{signing_input}.{}", b64(signature))
-}
-
-fn forge(header: &Value, claims: &Value, key: &[u8], alg: Hs) -> String {
-    forge_raw(&header.to_string(), &claims.to_string(), key, alg)
-}
 
 /// HS256 with the service's own secret: only what the test changes differs from a real token.
 fn sign(header: &Value, claims: &Value) -> String {
@@ -97,15 +31,9 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// The JWT's claims, read without verification.
-fn claims_of(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload segment");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
 /// Fresh claims for the live session of a signed-in JWT (as the service would issue them).
 fn live_claims(jwt: &str) -> Value {
-    let real = claims_of(jwt);
+    let real = unverified_claims(jwt);
     let now = now();
     let mut claims = json!({
         "user_id": real["sub"], "sub": real["sub"], "sid": real["sid"],
@@ -116,16 +44,6 @@ fn live_claims(jwt: &str) -> Value {
         claims["aud"] = aud.clone();
     }
     claims
-}
-
-fn with(mut v: Value, key: &str, value: Value) -> Value {
-    v[key] = value;
-    v
-}
-
-fn without(mut v: Value, key: &str) -> Value {
-    v.as_object_mut().unwrap().remove(key);
-    v
 }
 
 /// Everything an authentication attempt could write.
@@ -204,6 +122,8 @@ async fn member(app: &TestApp, id: &str) -> SignedIn {
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn alg_none_in_any_spelling_is_refused(app) {
         // T01.
         let signed_in = member(&app, "30101").await;
@@ -264,7 +184,7 @@ on_both_backends! {
         let victim = member(&app, "30302").await;
         let (header_segment, _) = signed_in.jwt.split_once('.').unwrap();
         let (_, signature) = signed_in.jwt.rsplit_once('.').unwrap();
-        let real = claims_of(&signed_in.jwt);
+        let real = unverified_claims(&signed_in.jwt);
         let before = snapshot(&app).await;
 
         let edits = [
@@ -273,7 +193,7 @@ on_both_backends! {
             with(real.clone(), "user_id", json!("30302")),
             with(real.clone(), "isPaidMember", json!(true)),
             with(real.clone(), "exp", json!(real["exp"].as_i64().unwrap() + 86_400)),
-            with(real.clone(), "sid", claims_of(&victim.jwt)["sid"].clone()),
+            with(real.clone(), "sid", unverified_claims(&victim.jwt)["sid"].clone()),
         ];
         for edited in &edits {
             let token = format!("{header_segment}.{}.{signature}", b64(edited.to_string()));
@@ -362,7 +282,7 @@ on_both_backends! {
     async fn a_foreign_issuer_or_an_unexpected_audience_is_refused(app) {
         // T08, no audience configured.
         let signed_in = member(&app, "30601").await;
-        assert!(claims_of(&signed_in.jwt).get("aud").is_none(), "no aud when none is configured");
+        assert!(unverified_claims(&signed_in.jwt).get("aud").is_none(), "no aud when none is configured");
         let claims = live_claims(&signed_in.jwt);
         let before = snapshot(&app).await;
 
@@ -468,14 +388,13 @@ on_both_backends! {
     }
 }
 
-on_both_backends_with! {
-    async fn with_an_audience_configured_tokens_must_carry_it(
-        app,
-        Options::default().with("JWT_AUDIENCE", AUDIENCE)
-    ) {
+on_both_backends! {
+    setup = |backend| TestApp::spawn_with(backend, Options::default().with("JWT_AUDIENCE", AUDIENCE));
+
+    async fn with_an_audience_configured_tokens_must_carry_it(app) {
         // T08, audience configured.
         let signed_in = member(&app, "31001").await;
-        assert_eq!(claims_of(&signed_in.jwt)["aud"], AUDIENCE);
+        assert_eq!(unverified_claims(&signed_in.jwt)["aud"], AUDIENCE);
         let claims = live_claims(&signed_in.jwt);
         let before = snapshot(&app).await;
 

@@ -34,6 +34,8 @@ async fn readiness(app: &TestApp) -> (StatusCode, String) {
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn readiness_fails_while_the_running_worker_takes_jobs_from_another_queue(app) {
         assert_eq!(readiness(&app).await.0, StatusCode::OK);
         let other_file = TestDb::create(Backend::Sqlite).await;

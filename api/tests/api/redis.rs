@@ -7,23 +7,10 @@ use std::time::Duration;
 
 use ::redis::AsyncCommands;
 use reqwest::StatusCode;
+use test_support::redis_url;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::helpers::*;
-
-fn redis_url() -> Option<String> {
-    let url = std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|v| !v.is_empty());
-    if url.is_none() {
-        assert!(
-            std::env::var("REQUIRE_REDIS").is_err(),
-            "REQUIRE_REDIS is set but TEST_REDIS_URL is not"
-        );
-        eprintln!("Redis test skipped: set TEST_REDIS_URL to run it");
-    }
-    url
-}
 
 /// Options for an app on Redis, with a key prefix of its own so parallel tests don't meet.
 fn on_redis(url: &str, prefix: &str, per_minute: u32) -> Options {

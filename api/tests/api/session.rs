@@ -2,62 +2,23 @@
 //! the member's Patreon token behind a refresh (T15, T17) and the CSRF guard on cookie calls (T20).
 //! Bearer clients' refresh tokens and what no longer renews a sign-in are in `refresh_tokens`.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{Duration, Utc};
 use entity::{session, user};
 use patreon_mock::{EndpointFault, Faults};
 use reqwest::{Response, StatusCode, header};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::Value;
+use test_support::jwt::unverified_claims;
 
 use crate::helpers::*;
 
-/// Like `on_both_backends!`, for tests that need extra configuration.
-macro_rules! on_both_backends_with {
-    ($($(#[$meta:meta])* async fn $name:ident($app:ident, $options:expr) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn run($app: TestApp) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$meta])*
-            async fn sqlite() {
-                run(TestApp::spawn_with(Backend::Sqlite, $options).await).await;
-            }
-            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$meta])*
-            async fn postgres() {
-                if let Some(app) = TestApp::spawn_if_postgres_with($options).await {
-                    run(app).await;
-                }
-            }
-        }
-    )*};
-}
-
 const EVIL: &str = "https://evil.example";
 
-/// The JWT's claims, read without verification.
-pub(crate) fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload segment");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url payload"))
-        .expect("JSON claims")
-}
-
 pub(crate) fn sid(jwt: &str) -> String {
-    claims(jwt)["sid"].as_str().expect("sid claim").to_owned()
-}
-
-/// An attribute of a `Set-Cookie` line (`None` when absent, `Some("")` for flags).
-fn attribute(set_cookie: &str, name: &str) -> Option<String> {
-    set_cookie.split(';').skip(1).find_map(|part| {
-        let part = part.trim();
-        let (key, value) = part.split_once('=').unwrap_or((part, ""));
-        key.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
+    unverified_claims(jwt)["sid"]
+        .as_str()
+        .expect("sid claim")
+        .to_owned()
 }
 
 /// The `Set-Cookie` line for cookie `name`.
@@ -211,6 +172,8 @@ fn re_encodings(jwt: &str) -> Vec<String> {
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn after_logout_by_bearer_the_token_is_refused_however_it_is_presented(app) {
         let id = app.active_patron("13001");
         let signed_in = app.sign_in(&id).await;
@@ -274,15 +237,15 @@ on_both_backends! {
             let set = set_cookie_line(&signed_in.set_cookies, name).expect("set at sign-in");
             let clear = set_cookie_line(&cleared, name).unwrap_or_else(|| panic!("{name} not cleared: {cleared:?}"));
             assert_eq!(cookie_value(&cleared, name).as_deref(), Some(""), "{clear}");
-            assert_eq!(attribute(&clear, "Max-Age").as_deref(), Some("0"), "{clear}");
-            assert_eq!(attribute(&clear, "Path"), attribute(&set, "Path"), "{clear} vs {set}");
-            assert_eq!(attribute(&clear, "Domain"), None, "{clear}");
-            assert!(attribute(&clear, "Secure").is_some(), "{clear}");
-            assert!(attribute(&clear, "HttpOnly").is_some(), "{clear}");
+            assert_eq!(cookie_attribute(&clear, "Max-Age").as_deref(), Some("0"), "{clear}");
+            assert_eq!(cookie_attribute(&clear, "Path"), cookie_attribute(&set, "Path"), "{clear} vs {set}");
+            assert_eq!(cookie_attribute(&clear, "Domain"), None, "{clear}");
+            assert!(cookie_attribute(&clear, "Secure").is_some(), "{clear}");
+            assert!(cookie_attribute(&clear, "HttpOnly").is_some(), "{clear}");
         }
-        assert_eq!(attribute(&set_cookie_line(&cleared, "auth_token").unwrap(), "Path").as_deref(), Some("/"));
+        assert_eq!(cookie_attribute(&set_cookie_line(&cleared, "auth_token").unwrap(), "Path").as_deref(), Some("/"));
         assert_eq!(
-            attribute(&set_cookie_line(&cleared, "auth_refresh").unwrap(), "Path").as_deref(),
+            cookie_attribute(&set_cookie_line(&cleared, "auth_refresh").unwrap(), "Path").as_deref(),
             Some("/api/auth")
         );
     }
@@ -313,8 +276,8 @@ on_both_backends! {
         assert_ne!(rotated, signed_in.refresh_cookie);
         assert!(rotated.starts_with(&format!("{}.", sid(&signed_in.jwt))), "{rotated}");
         let line = set_cookie_line(&cookies, "auth_refresh").unwrap();
-        assert_eq!(attribute(&line, "Path").as_deref(), Some("/api/auth"), "{line}");
-        assert!(attribute(&line, "HttpOnly").is_some() && attribute(&line, "Secure").is_some(), "{line}");
+        assert_eq!(cookie_attribute(&line, "Path").as_deref(), Some("/api/auth"), "{line}");
+        assert!(cookie_attribute(&line, "HttpOnly").is_some() && cookie_attribute(&line, "Secure").is_some(), "{line}");
         let cookie_jwt = cookie_value(&cookies, "auth_token").expect("auth_token cookie");
         let body: Value = response.json().await.unwrap();
         // Scripts on the page never see the JWT or the refresh token: they live in httpOnly cookies.
@@ -323,10 +286,10 @@ on_both_backends! {
         assert!(!body.to_string().contains(&cookie_jwt) && !body.to_string().contains(&rotated), "{body}");
         assert_eq!(body["message"], "Session renewed.");
         let expires_at: chrono::DateTime<chrono::Utc> = body["expiresAt"].as_str().unwrap().parse().unwrap();
-        assert_eq!(expires_at.timestamp(), claims(&cookie_jwt)["exp"].as_i64().unwrap(), "expiresAt is the JWT's exp");
+        assert_eq!(expires_at.timestamp(), unverified_claims(&cookie_jwt)["exp"].as_i64().unwrap(), "expiresAt is the JWT's exp");
         assert_ne!(cookie_jwt, signed_in.jwt);
-        assert_eq!(claims(&cookie_jwt)["sid"], claims(&signed_in.jwt)["sid"]);
-        assert_ne!(claims(&cookie_jwt)["jti"], claims(&signed_in.jwt)["jti"]);
+        assert_eq!(unverified_claims(&cookie_jwt)["sid"], unverified_claims(&signed_in.jwt)["sid"]);
+        assert_ne!(unverified_claims(&cookie_jwt)["jti"], unverified_claims(&signed_in.jwt)["jti"]);
         assert_eq!(app.me_bearer(&cookie_jwt).await.status(), StatusCode::OK);
         assert_eq!(app.me_cookie(&cookie_jwt).await.status(), StatusCode::OK);
 
@@ -635,11 +598,10 @@ on_both_backends! {
     }
 }
 
-on_both_backends_with! {
-    async fn refreshing_after_the_absolute_session_lifetime_is_refused(
-        app,
-        Options::default().with("JWT_EXPIRATION_HOURS", "1")
-    ) {
+on_both_backends! {
+    setup = |backend| TestApp::spawn_with(backend, Options::default().with("JWT_EXPIRATION_HOURS", "1"));
+
+    async fn refreshing_after_the_absolute_session_lifetime_is_refused(app) {
         let id = app.active_patron("16101");
         let signed_in = app.sign_in(&id).await;
         let session_id = sid(&signed_in.jwt);
@@ -661,8 +623,10 @@ on_both_backends_with! {
     }
 }
 
-on_both_backends_with! {
-    async fn a_needs_relogin_refresh_clears_the_sign_in_cookies(app, Options::default()) {
+on_both_backends! {
+    setup = TestApp::spawn;
+
+    async fn a_needs_relogin_refresh_clears_the_sign_in_cookies(app) {
         // T15, the browser side.
         let id = app.active_patron("15002");
         let signed_in = app.sign_in(&id).await;
@@ -678,8 +642,8 @@ on_both_backends_with! {
             let set = set_cookie_line(&signed_in.set_cookies, name).unwrap();
             let line = set_cookie_line(&cleared, name).unwrap_or_else(|| panic!("{name} not cleared: {cleared:?}"));
             assert_eq!(cookie_value(&cleared, name).as_deref(), Some(""), "{line}");
-            assert_eq!(attribute(&line, "Max-Age").as_deref(), Some("0"), "{line}");
-            assert_eq!(attribute(&line, "Path"), attribute(&set, "Path"), "{line}");
+            assert_eq!(cookie_attribute(&line, "Max-Age").as_deref(), Some("0"), "{line}");
+            assert_eq!(cookie_attribute(&line, "Path"), cookie_attribute(&set, "Path"), "{line}");
         }
     }
 }
@@ -713,22 +677,22 @@ async fn logout_clears_the_cookies_on_the_configured_domain() {
         let clear =
             set_cookie_line(&cleared, name).unwrap_or_else(|| panic!("{name}: {cleared:?}"));
         assert_eq!(
-            attribute(&set, "Domain").as_deref(),
+            cookie_attribute(&set, "Domain").as_deref(),
             Some("example.com"),
             "{set}"
         );
         assert_eq!(
-            attribute(&clear, "Domain"),
-            attribute(&set, "Domain"),
+            cookie_attribute(&clear, "Domain"),
+            cookie_attribute(&set, "Domain"),
             "{clear}"
         );
         assert_eq!(
-            attribute(&clear, "Path"),
-            attribute(&set, "Path"),
+            cookie_attribute(&clear, "Path"),
+            cookie_attribute(&set, "Path"),
             "{clear}"
         );
         assert_eq!(
-            attribute(&clear, "Max-Age").as_deref(),
+            cookie_attribute(&clear, "Max-Age").as_deref(),
             Some("0"),
             "{clear}"
         );

@@ -7,6 +7,8 @@ use serde_json::Value;
 use crate::helpers::*;
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn an_active_patron_signs_in_and_sees_their_paid_membership(app) {
         let id = app.active_patron("5001");
         let signed_in = app.sign_in(&id).await;

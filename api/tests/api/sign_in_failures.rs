@@ -3,6 +3,7 @@
 use patreon_mock::{EndpointFault, Faults};
 use reqwest::{StatusCode, header};
 use serde_json::Value;
+use test_support::jwt::unverified_claims;
 
 use crate::helpers::*;
 
@@ -20,6 +21,8 @@ async fn assert_no_sign_in(app: &TestApp, response: reqwest::Response) -> String
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn a_callback_without_state_is_refused_before_any_token_request(app) {
         let id = app.active_patron("1101");
         let (authorize, state_cookie) = app.start_login(None).await;
@@ -164,20 +167,10 @@ on_both_backends! {
         assert_ne!(second, first.jwt);
         let state_clear = cookies.iter().find(|c| c.starts_with("__Host-oauth_state=")).expect("state cookie cleared");
         assert!(state_clear.contains("Max-Age=0"), "{state_clear}");
-        let jti = |t: &str| decode_claims(t)["jti"].as_str().unwrap().to_owned();
+        let jti = |t: &str| unverified_claims(t)["jti"].as_str().unwrap().to_owned();
         assert_ne!(jti(&first.jwt), jti(&second));
-        assert_ne!(decode_claims(&first.jwt)["sid"], decode_claims(&second)["sid"]);
+        assert_ne!(unverified_claims(&first.jwt)["sid"], unverified_claims(&second)["sid"]);
     }
-}
-
-/// The JWT's claims, read without verification (tests only).
-pub fn decode_claims(token: &str) -> Value {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 /// Payloads in the spirit of oauth2-proxy's `testdata/openredirects.txt`, plus T27's in
@@ -218,6 +211,8 @@ const OPEN_REDIRECTS: &[&str] = &[
 ];
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn open_redirect_payloads_are_refused_at_the_start_of_the_flow(app) {
         let mut accepted = 0;
         for payload in OPEN_REDIRECTS {
@@ -258,6 +253,8 @@ const DOT_SEGMENT_REDIRECTS: &[&str] = &[
 ];
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn return_to_dot_segments_that_resolve_to_another_host_are_refused(app) {
         for payload in DOT_SEGMENT_REDIRECTS {
             let mut url = reqwest::Url::parse(&app.url("/api/auth/patreon/login")).unwrap();

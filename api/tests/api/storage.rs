@@ -34,6 +34,8 @@ async fn raw_tokens(app: &TestApp, patreon_id: &str) -> (String, String) {
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn patreon_tokens_are_stored_encrypted_and_bound_to_their_row(app) {
         let a = app.active_patron("2101");
         let b = app.active_patron("2102");

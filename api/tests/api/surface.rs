@@ -4,20 +4,10 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use reqwest::{Response, StatusCode, header};
 use serde_json::Value;
+use test_support::jwt::unverified_claims;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
-
-/// An attribute of a `Set-Cookie` line (`None` when absent, `Some("")` for flags).
-fn attribute(set_cookie: &str, name: &str) -> Option<String> {
-    set_cookie.split(';').skip(1).find_map(|part| {
-        let part = part.trim();
-        let (key, value) = part.split_once('=').unwrap_or((part, ""));
-        key.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
-}
 
 /// The `Set-Cookie` line for cookie `name`.
 fn set_cookie_line(set_cookies: &[String], name: &str) -> String {
@@ -29,19 +19,10 @@ fn set_cookie_line(set_cookies: &[String], name: &str) -> String {
 }
 
 fn max_age(set_cookie: &str) -> i64 {
-    attribute(set_cookie, "Max-Age")
+    cookie_attribute(set_cookie, "Max-Age")
         .unwrap_or_else(|| panic!("no Max-Age: {set_cookie}"))
         .parse()
         .unwrap()
-}
-
-/// The JWT's claims, read without verification.
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload segment");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 /// The standard JSON error body with `error` = `code`; returns the whole body text.
@@ -113,6 +94,8 @@ async fn me_with(app: &TestApp, headers: &[(&str, &str)]) -> Response {
 }
 
 on_both_backends! {
+    setup = TestApp::spawn;
+
     async fn two_authorization_headers_are_refused_even_when_both_are_valid(app) {
         let id = app.active_patron("40101");
         let signed_in = app.sign_in(&id).await;
@@ -222,11 +205,11 @@ on_both_backends! {
         let login_body = login.text().await.unwrap();
 
         let state = set_cookie_line(&login_cookies, "__Host-oauth_state");
-        assert!(attribute(&state, "HttpOnly").is_some(), "{state}");
-        assert!(attribute(&state, "Secure").is_some(), "{state}");
-        assert_eq!(attribute(&state, "SameSite").as_deref(), Some("Lax"), "{state}");
-        assert_eq!(attribute(&state, "Path").as_deref(), Some("/"), "{state}");
-        assert_eq!(attribute(&state, "Domain"), None, "{state}");
+        assert!(cookie_attribute(&state, "HttpOnly").is_some(), "{state}");
+        assert!(cookie_attribute(&state, "Secure").is_some(), "{state}");
+        assert_eq!(cookie_attribute(&state, "SameSite").as_deref(), Some("Lax"), "{state}");
+        assert_eq!(cookie_attribute(&state, "Path").as_deref(), Some("/"), "{state}");
+        assert_eq!(cookie_attribute(&state, "Domain"), None, "{state}");
         assert!((1..=600).contains(&max_age(&state)), "{state}");
         let state_pair = state.split(';').next().unwrap().to_owned();
         let callback_url = app.consent(&authorize, &id).await;
@@ -239,20 +222,20 @@ on_both_backends! {
         let callback_body = callback.text().await.unwrap();
         let jwt = cookie_value(&cookies, "auth_token").expect("auth_token cookie");
         let auth = set_cookie_line(&cookies, "auth_token");
-        assert!(attribute(&auth, "HttpOnly").is_some(), "{auth}");
-        assert!(attribute(&auth, "Secure").is_some(), "{auth}");
-        assert_eq!(attribute(&auth, "Path").as_deref(), Some("/"), "{auth}");
-        assert_eq!(attribute(&auth, "SameSite").as_deref(), Some("Lax"), "{auth}");
-        assert_eq!(attribute(&auth, "Domain"), None, "{auth}");
-        let claims = claims(&jwt);
+        assert!(cookie_attribute(&auth, "HttpOnly").is_some(), "{auth}");
+        assert!(cookie_attribute(&auth, "Secure").is_some(), "{auth}");
+        assert_eq!(cookie_attribute(&auth, "Path").as_deref(), Some("/"), "{auth}");
+        assert_eq!(cookie_attribute(&auth, "SameSite").as_deref(), Some("Lax"), "{auth}");
+        assert_eq!(cookie_attribute(&auth, "Domain"), None, "{auth}");
+        let claims = unverified_claims(&jwt);
         let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
         assert!((1..=15 * 60).contains(&max_age(&auth)), "{auth}");
         assert!(max_age(&auth) <= lifetime, "{auth} outlives exp");
         let refresh = set_cookie_line(&cookies, "auth_refresh");
-        assert!(attribute(&refresh, "HttpOnly").is_some(), "{refresh}");
-        assert!(attribute(&refresh, "Secure").is_some(), "{refresh}");
-        assert_eq!(attribute(&refresh, "Path").as_deref(), Some("/api/auth"), "{refresh}");
-        assert_eq!(attribute(&refresh, "SameSite").as_deref(), Some("Lax"), "{refresh}");
+        assert!(cookie_attribute(&refresh, "HttpOnly").is_some(), "{refresh}");
+        assert!(cookie_attribute(&refresh, "Secure").is_some(), "{refresh}");
+        assert_eq!(cookie_attribute(&refresh, "Path").as_deref(), Some("/api/auth"), "{refresh}");
+        assert_eq!(cookie_attribute(&refresh, "SameSite").as_deref(), Some("Lax"), "{refresh}");
         // The state cookie is spent.
         let state_cleared = set_cookie_line(&cookies, "__Host-oauth_state");
         assert_eq!(max_age(&state_cleared), 0, "{state_cleared}");
@@ -280,14 +263,14 @@ async fn the_cookie_domain_is_set_only_when_configured() {
     for name in ["auth_token", "auth_refresh"] {
         let line = set_cookie_line(&signed_in.set_cookies, name);
         assert_eq!(
-            attribute(&line, "Domain").as_deref(),
+            cookie_attribute(&line, "Domain").as_deref(),
             Some("example.com"),
             "{line}"
         );
     }
     // `__Host-` cookies must stay host-only.
     let state = set_cookie_line(&signed_in.set_cookies, "__Host-oauth_state");
-    assert_eq!(attribute(&state, "Domain"), None, "{state}");
+    assert_eq!(cookie_attribute(&state, "Domain"), None, "{state}");
     let login = app
         .client
         .get(app.url("/api/auth/patreon/login"))
@@ -295,7 +278,7 @@ async fn the_cookie_domain_is_set_only_when_configured() {
         .await
         .unwrap();
     let state = set_cookie_line(&set_cookies(&login), "__Host-oauth_state");
-    assert_eq!(attribute(&state, "Domain"), None, "{state}");
+    assert_eq!(cookie_attribute(&state, "Domain"), None, "{state}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,7 +295,7 @@ async fn samesite_strict_is_honoured_for_the_sign_in_cookies() {
     for name in ["auth_token", "auth_refresh"] {
         let line = set_cookie_line(&signed_in.set_cookies, name);
         assert_eq!(
-            attribute(&line, "SameSite").as_deref(),
+            cookie_attribute(&line, "SameSite").as_deref(),
             Some("Strict"),
             "{line}"
         );
@@ -326,7 +309,7 @@ async fn samesite_strict_is_honoured_for_the_sign_in_cookies() {
         .unwrap();
     let state = set_cookie_line(&set_cookies(&login), "__Host-oauth_state");
     assert_eq!(
-        attribute(&state, "SameSite").as_deref(),
+        cookie_attribute(&state, "SameSite").as_deref(),
         Some("Lax"),
         "{state}"
     );

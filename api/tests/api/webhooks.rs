@@ -73,18 +73,14 @@ pub(crate) async fn me_until(
     jwt: &str,
     done: impl Fn(StatusCode, &Value) -> bool,
 ) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let (status, body) = me(app, jwt).await;
-        if done(status, &body) {
-            return body;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(15),
-            "never reached: {status} {body}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let (_, body) = test_support::eventually_matching(
+        "/api/auth/me to change",
+        std::time::Duration::from_secs(15),
+        || me(app, jwt),
+        |(status, body)| done(*status, body),
+    )
+    .await;
+    body
 }
 
 /// Patreon's view after the member cancelled: the charge date does not move.
@@ -98,14 +94,11 @@ fn cancelled(patreon_id: &str) -> MockMembership {
 
 /// Waits until `n` deliveries have been processed (applied, found stale, or set aside).
 async fn processed(app: &TestApp, n: i64) {
-    let started = std::time::Instant::now();
-    while app.count("webhook_events WHERE status <> 'pending'").await < n {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(15),
-            "never processed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let what = format!("{n} deliveries to be processed");
+    test_support::eventually_true(&what, std::time::Duration::from_secs(15), || async {
+        app.count("webhook_events WHERE status <> 'pending'").await >= n
+    })
+    .await;
 }
 
 /// Waits until the worker has nothing left to do: no delivery pending and no recheck open. What

@@ -6,22 +6,16 @@ use std::{collections::HashSet, time::Duration};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::auth::jwt::{JwtSecret, JwtSettings};
-use crate::infra::crypto::{KeyId, TokenCipher};
+use crate::auth::jwt::JwtSettings;
+use crate::infra::crypto::TokenCipher;
 use crate::members::membership::MembershipPolicy;
+use vars::{Vars, problem};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {variable}: {problem}")]
 pub struct ConfigError {
     pub variable: &'static str,
     pub problem: String,
-}
-
-fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        problem: problem.into(),
-    }
 }
 
 /// Everything about our OAuth client and campaign at Patreon.
@@ -107,72 +101,6 @@ pub struct Settings {
     pub queue_poll: Duration,
 }
 
-/// Reads variables through `lookup` so tests can configure without touching the process environment.
-struct Vars<F: Fn(&str) -> Option<String>>(F);
-
-impl<F: Fn(&str) -> Option<String>> Vars<F> {
-    fn optional(&self, name: &'static str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.optional(name)
-            .ok_or_else(|| problem(name, "is required but not set"))
-    }
-
-    fn secret(&self, name: &'static str) -> Result<SecretString, ConfigError> {
-        self.required(name).map(SecretString::from)
-    }
-
-    fn parsed<T: std::str::FromStr>(
-        &self,
-        name: &'static str,
-        default: T,
-        what: &str,
-    ) -> Result<T, ConfigError> {
-        match self.optional(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .map_err(|_| problem(name, format!("must be {what}"))),
-        }
-    }
-
-    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.optional(name).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if ["true", "1", "yes", "on"].contains(&v.as_str()) => Ok(true),
-            Some(v) if ["false", "0", "no", "off"].contains(&v.as_str()) => Ok(false),
-            Some(_) => Err(problem(name, "must be true or false")),
-        }
-    }
-
-    fn url(&self, name: &'static str, raw: String) -> Result<Url, ConfigError> {
-        let url = Url::parse(&raw).map_err(|_| problem(name, "must be an absolute http(s) URL"))?;
-        match url.scheme() {
-            "http" | "https" if url.host().is_some() => Ok(url),
-            _ => Err(problem(name, "must be an absolute http(s) URL")),
-        }
-    }
-
-    fn id_list(&self, name: &'static str) -> Result<HashSet<String>, ConfigError> {
-        let raw = self.optional(name).unwrap_or_default();
-        raw.split(',')
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .map(|id| match crate::patreon::resources::is_numeric_id(id) {
-                true => Ok(id.to_owned()),
-                false => Err(problem(
-                    name,
-                    "must be comma-separated numeric Patreon user ids",
-                )),
-            })
-            .collect()
-    }
-}
-
 /// `scheme://host[:port]` of a URL, as browsers send it in `Origin`.
 pub fn origin_of(url: &Url) -> String {
     url.origin().ascii_serialization()
@@ -191,144 +119,17 @@ impl Settings {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let lookup: &dyn Fn(&str) -> Option<String> = &lookup;
         let v = Vars(lookup);
-        let jwt_secret = JwtSecret::parse(v.secret("JWT_SECRET")?)
-            .map_err(|e| problem("JWT_SECRET", e.to_string()))?;
-        let session_hours: i64 =
-            v.parsed("JWT_EXPIRATION_HOURS", 168, "a whole number of hours")?;
-        let access_minutes: i64 =
-            v.parsed("ACCESS_TOKEN_MINUTES", 15, "a whole number of minutes")?;
-        if !(1..=24 * 365).contains(&session_hours) {
-            return Err(problem(
-                "JWT_EXPIRATION_HOURS",
-                "must be between 1 and 8760",
-            ));
-        }
-        if !(1..=24 * 60).contains(&access_minutes) || access_minutes > session_hours * 60 {
-            return Err(problem(
-                "ACCESS_TOKEN_MINUTES",
-                "must be between 1 and 1440 and within JWT_EXPIRATION_HOURS",
-            ));
-        }
-        let jwt = JwtSettings {
-            secret: jwt_secret,
-            issuer: v
-                .optional("JWT_ISSUER")
-                .unwrap_or_else(|| "patreon-gate".into()),
-            audience: v.optional("JWT_AUDIENCE"),
-            access_ttl: chrono::Duration::minutes(access_minutes),
-            max_session_age: chrono::Duration::hours(session_hours),
-        };
-
-        let key_id = KeyId::parse(
-            &v.optional("TOKEN_ENCRYPTION_KEY_ID")
-                .unwrap_or_else(|| "k1".into()),
-        )
-        .map_err(|e| problem("TOKEN_ENCRYPTION_KEY_ID", e.to_string()))?;
-        let old_keys = match v.optional("TOKEN_ENCRYPTION_OLD_KEYS") {
-            None => Vec::new(),
-            Some(raw) => TokenCipher::parse_old_keys(&SecretString::from(raw))
-                .map_err(|e| problem("TOKEN_ENCRYPTION_OLD_KEYS", e.to_string()))?,
-        };
-        let token_cipher = TokenCipher::new(key_id, &v.secret("TOKEN_ENCRYPTION_KEY")?, old_keys)
-            .map_err(|e| problem("TOKEN_ENCRYPTION_KEY", e.to_string()))?;
-
-        let campaign_id = v.required("PATREON_CAMPAIGN_ID")?;
-        if !crate::patreon::resources::is_numeric_id(&campaign_id) {
-            return Err(problem(
-                "PATREON_CAMPAIGN_ID",
-                "must be Patreon's numeric campaign id",
-            ));
-        }
-        let patreon = PatreonSettings {
-            client_id: v.required("PATREON_CLIENT_ID")?,
-            client_secret: v.secret("PATREON_CLIENT_SECRET")?,
-            redirect_uri: v.url("PATREON_REDIRECT_URI", v.required("PATREON_REDIRECT_URI")?)?,
-            campaign_id,
-            base_url: v.url(
-                "PATREON_BASE_URL",
-                v.optional("PATREON_BASE_URL")
-                    .unwrap_or_else(|| "https://www.patreon.com".into()),
-            )?,
-            authorize_url: v
-                .optional("PATREON_AUTHORIZE_URL")
-                .map(|raw| v.url("PATREON_AUTHORIZE_URL", raw))
-                .transpose()?,
-            scopes: v
-                .optional("PATREON_SCOPES")
-                .unwrap_or_else(|| "identity identity[email]".into()),
-            timeout: Duration::from_secs(v.parsed(
-                "PATREON_TIMEOUT_SECS",
-                10,
-                "a whole number of seconds",
-            )?),
-            creator_access_token: v
-                .optional("PATREON_CREATOR_ACCESS_TOKEN")
-                .map(SecretString::from),
-            webhook_secret: v.optional("PATREON_WEBHOOK_SECRET").map(SecretString::from),
-            requests_per_2s: v.parsed("PATREON_REQUESTS_PER_2S", 95, "a whole number")?,
-            requests_per_token_per_min: v.parsed(
-                "PATREON_REQUESTS_PER_TOKEN_PER_MIN",
-                90,
-                "a whole number",
-            )?,
-        };
-
+        let jwt = sections::jwt(&v)?;
+        let token_cipher = sections::token_cipher(&v)?;
+        let patreon = sections::patreon(&v)?;
         let frontend_url = v.url("FRONTEND_URL", v.required("FRONTEND_URL")?)?;
-        let mut allowed_origins = vec![origin_of(&frontend_url)];
-        for raw in v
-            .optional("CORS_ALLOWED_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-        {
-            if !raw.is_empty() {
-                allowed_origins.push(origin_of(&v.url("CORS_ALLOWED_ORIGINS", raw.to_owned())?));
-            }
-        }
-
-        let same_site = match v
-            .optional("COOKIE_SAMESITE")
-            .map(|s| s.to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("lax") => SameSite::Lax,
-            Some("strict") => SameSite::Strict,
-            Some("none") => SameSite::None,
-            Some(_) => return Err(problem("COOKIE_SAMESITE", "must be Lax, Strict or None")),
-        };
-        let cookie_domain = v.optional("COOKIE_DOMAIN");
-        if cookie_domain.as_deref().is_some_and(|d| {
-            !d.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        }) {
-            return Err(problem(
-                "COOKIE_DOMAIN",
-                "must be a bare host name such as example.com",
-            ));
-        }
-        let cookie = CookieSettings {
-            domain: cookie_domain,
-            secure: v.flag("COOKIE_SECURE", true)?,
-            same_site,
-        };
-        if cookie.same_site == SameSite::None && !cookie.secure {
-            return Err(problem(
-                "COOKIE_SAMESITE",
-                "None requires COOKIE_SECURE=true",
-            ));
-        }
-
+        let allowed_origins = sections::allowed_origins(&v, &frontend_url)?;
+        let cookie = sections::cookie(&v)?;
         let grace_days: i64 = v.parsed("GRACE_PERIOD_DAYS", 7, "a whole number of days")?;
         let stale_days: i64 = v.parsed("STALE_AFTER_DAYS", 35, "a whole number of days")?;
-        let queue_poll = v.parsed::<u64>("QUEUE_POLL_MS", 200, "a whole number of milliseconds")?;
-        if !(1..=60_000).contains(&queue_poll) {
-            return Err(problem(
-                "QUEUE_POLL_MS",
-                "must be between 1 and 60000 milliseconds",
-            ));
-        }
-        let queue_poll = Duration::from_millis(queue_poll);
+        let queue_poll = sections::queue_poll(&v)?;
         let database_url = v
             .optional("DATABASE_URL")
             .unwrap_or_else(|| crate::infra::db::DEFAULT_SQLITE_URL.into());
@@ -418,6 +219,8 @@ impl Settings {
 
 mod proxies;
 pub mod queue_file;
+mod sections;
+mod vars;
 pub use proxies::TrustedProxies;
 
 #[cfg(test)]

@@ -3,13 +3,13 @@
 //! failed, and no paying member lost access.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::work::sweeps::{self, Progress};
 use entity::user;
 use patreon_mock::{EndpointFault, Faults, MockUser};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use test_support::{Backend, postgres_enabled};
+use test_support::{Backend, eventually, eventually_matching, eventually_true, postgres_enabled};
 
 use crate::helpers::*;
 
@@ -70,15 +70,13 @@ pub async fn wait_until(
     limit: Duration,
     done: impl Fn(&Progress) -> bool,
 ) -> Progress {
-    let started = Instant::now();
-    loop {
-        let p = sweeps::progress(&w.ctx.db, sweep_id).await.unwrap();
-        if done(&p) {
-            return p;
-        }
-        assert!(started.elapsed() < limit, "gave up waiting: {p:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_matching(
+        "the sweep's progress",
+        limit,
+        || async { sweeps::progress(&w.ctx.db, sweep_id).await.unwrap() },
+        done,
+    )
+    .await
 }
 
 /// Every member checked, none failed, and every one of them still paying.
@@ -121,7 +119,7 @@ impl Drop for Reaped {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_sweep_leaves_nothing_undone() {
-    let Some(redis_url) = test_redis_url() else {
+    let Some(redis_url) = test_support::redis_url() else {
         return;
     };
     let w = slow_patreon_world(redis_url, 3, 3000, 30, 40).await;
@@ -189,7 +187,7 @@ pub async fn lose_all_redis_keys(w: &World) -> usize {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_losing_everything_mid_sweep_loses_no_check() {
-    let Some(redis_url) = test_redis_url() else {
+    let Some(redis_url) = test_support::redis_url() else {
         return;
     };
     let w = slow_patreon_world(redis_url, 2, 3100, 30, 60).await;
@@ -235,14 +233,10 @@ impl OwnRedis {
     }
 
     async fn wait_ready(&self) {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually_true("redis-server to start", Duration::from_secs(10), || {
+            std::future::ready(std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok())
+        })
+        .await;
     }
 }
 
@@ -263,7 +257,7 @@ pub fn free_port() -> u16 {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_mid_sweep_is_survived() {
-    if test_redis_url().is_none() {
+    if test_support::redis_url().is_none() {
         return; // redis-server is there wherever the Redis suite runs
     }
     let port = free_port();
@@ -321,7 +315,7 @@ async fn a_429_storm_and_random_5xx_never_cost_a_paying_member_access() {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_with_sigterm_mid_sweep_exits_cleanly_and_loses_nothing() {
-    let Some(redis_url) = test_redis_url() else {
+    let Some(redis_url) = test_support::redis_url() else {
         return;
     };
     let w = slow_patreon_world(redis_url, 3, 3400, 30, 40).await;
@@ -333,18 +327,13 @@ async fn a_worker_stopped_with_sigterm_mid_sweep_exits_cleanly_and_loses_nothing
         .status()
         .unwrap();
     assert!(term.success());
-    let stopped = Instant::now();
-    let status = loop {
-        if let Some(status) = first.try_wait().unwrap() {
-            break status;
-        }
-        // Jobs get 8 s to finish; the process must be gone within the 10 s platforms allow.
-        assert!(
-            stopped.elapsed() < Duration::from_secs(10),
-            "the worker was still running 10 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // Jobs get 8 s to finish; the process must be gone within the 10 s platforms allow.
+    let status = eventually(
+        "the worker to exit after SIGTERM",
+        Duration::from_secs(10),
+        || std::future::ready(first.try_wait().unwrap()),
+    )
+    .await;
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
 
     let _second = Reaped(worker_process(&w, 0));

@@ -55,23 +55,6 @@ impl Default for Options {
     }
 }
 
-/// The Redis URL for tests, or `None` (the test is skipped) when Redis tests are off.
-pub fn test_redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        Some(url) => Some(url),
-        None => {
-            assert!(
-                std::env::var("REQUIRE_REDIS").is_err(),
-                "REQUIRE_REDIS is set but TEST_REDIS_URL is not"
-            );
-            None
-        }
-    }
-}
-
 impl World {
     pub async fn new(backend: Backend) -> World {
         Self::with(Options {
@@ -235,20 +218,16 @@ impl World {
 
     /// Request `id` once it has finished (within 15 s).
     pub async fn finished_request(&self, id: &JobRequestId) -> entity::job_request::Model {
-        let started = std::time::Instant::now();
-        loop {
-            let r = domain::work::job_requests::find(&self.ctx.db, id)
+        let read = || async {
+            let found = domain::work::job_requests::find(&self.ctx.db, id)
                 .await
-                .unwrap()
                 .unwrap();
-            if r.finished_at.is_some() {
-                return r;
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(15),
-                "request never finished: {r:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+            found.expect("the request exists")
+        };
+        let within = std::time::Duration::from_secs(15);
+        test_support::eventually_matching("the request to finish", within, read, |r| {
+            r.finished_at.is_some()
+        })
+        .await
     }
 }

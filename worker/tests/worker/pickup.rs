@@ -115,7 +115,7 @@ async fn webhooks_right_after_a_sweep_are_applied_within_a_second(
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn right_after_a_sweep_webhooks_are_applied_within_a_second_on_redis() {
-    let Some(redis_url) = test_redis_url() else {
+    let Some(redis_url) = test_support::redis_url() else {
         return;
     };
     let backend = if postgres_enabled() {

@@ -26,7 +26,7 @@ const DOWN_FOR: Duration = Duration::from_secs(2);
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_crash_mid_sweep_is_survived_and_checks_everyone_once() {
-    let Some(redis_url) = test_redis_url() else {
+    let Some(redis_url) = test_support::redis_url() else {
         return;
     };
     let Some(postgres) = OwnPostgres::start() else {

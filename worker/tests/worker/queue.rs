@@ -234,7 +234,7 @@ async fn finished_jobs_are_trimmed_from_the_embedded_queue() {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_jobs_are_trimmed_from_the_redis_queue() {
-    let Some(redis_url) = test_redis_url() else {
+    let Some(redis_url) = test_support::redis_url() else {
         return;
     };
     let w = World::with(Options {
@@ -250,7 +250,7 @@ async fn finished_jobs_are_trimmed_from_the_redis_queue() {
 /// A world on Redis whose lost-job rule stays at its default (600 s), with 30 paying members
 /// and a Patreon slow enough that a sweep is still queued when the queue is lost.
 async fn world_with_a_queue_to_lose(first: u32) -> Option<World> {
-    let redis_url = test_redis_url()?;
+    let redis_url = test_support::redis_url()?;
     let w = World::with(Options {
         backend: if test_support::postgres_enabled() {
             Backend::Postgres

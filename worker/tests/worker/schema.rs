@@ -2,9 +2,9 @@
 //! what to do; one-off commands refuse with the same advice and change nothing.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use test_support::{Backend, TestDb};
+use test_support::{Backend, TestDb, eventually_matching};
 
 use crate::failures::{Reaped, free_port};
 use crate::helpers::*;
@@ -18,17 +18,15 @@ async fn readyz(port: u16) -> Option<(u16, String)> {
 }
 
 async fn wait_for_readyz(port: u16, status: u16) -> String {
-    let started = Instant::now();
-    loop {
-        match readyz(port).await {
-            Some((s, body)) if s == status => return body,
-            seen => assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "/readyz never answered {status}: {seen:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("/readyz to answer {status}");
+    let seen = eventually_matching(
+        &what,
+        Duration::from_secs(15),
+        || readyz(port),
+        |seen| matches!(seen, Some((s, _)) if *s == status),
+    )
+    .await;
+    seen.expect("an answer").1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use domain::work::sweeps;
+use domain::work::sweeps::{self, Progress};
 use entity::membership_check;
 use patreon_mock::{EndpointFault, Faults, MockMembership, MockUser};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use test_support::{Backend, postgres_enabled};
+use test_support::{Backend, eventually_matching, postgres_enabled};
 
 use crate::helpers::*;
 
@@ -111,19 +111,14 @@ async fn jobs_lost_by_the_queue_are_pushed_again_from_the_database() {
     worker::sweeper::reconcile_sweep(&w.ctx, sweep.id, chrono::Duration::zero())
         .await
         .unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let p = sweeps::progress(&w.ctx.db, sweep.id).await.unwrap();
-        if p.is_complete() {
-            assert_eq!((p.done, p.verified, p.failed), (5, 5, 0));
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "sweep never completed: {p:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let p = eventually_matching(
+        "the sweep to complete",
+        Duration::from_secs(15),
+        || async { sweeps::progress(&w.ctx.db, sweep.id).await.unwrap() },
+        Progress::is_complete,
+    )
+    .await;
+    assert_eq!((p.done, p.verified, p.failed), (5, 5, 0));
     assert_eq!(sweep_checks(&w).await, 5);
 }
 
@@ -360,18 +355,13 @@ async fn a_sweep_check_that_gave_up_can_be_retried_and_reopens_the_sweep() {
         w.ctx.queue.clone(),
         std::future::pending(),
     ));
-    let started = std::time::Instant::now();
-    loop {
-        let p = sweeps::progress(&w.ctx.db, sweep.id).await.unwrap();
-        if p.is_complete() && p.failed == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "retry never ran: {p:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_matching(
+        "the retry to run",
+        Duration::from_secs(10),
+        || async { sweeps::progress(&w.ctx.db, sweep.id).await.unwrap() },
+        |p| p.is_complete() && p.failed == 0,
+    )
+    .await;
     let closed = entity::sweep::Entity::find_by_id(sweep.id)
         .one(&w.ctx.db)
         .await

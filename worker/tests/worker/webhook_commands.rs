@@ -1,14 +1,14 @@
 //! `worker webhook register|status|enable` against the mock's webhooks API, with deliveries
 //! failing until a receiver appears on the registered port.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::infra::metrics::metrics;
 use domain::patreon::PatreonClient;
 use patreon_mock::MockUser;
 use poem::{Route, Server, http::StatusCode, listener::TcpListener, post};
 use secrecy::SecretString;
-use test_support::Backend;
+use test_support::{Backend, eventually_true};
 use worker::cli::{Cli, Command};
 use worker::webhook_commands::{delivery_uri, run};
 use worker::webhook_watch::observe;
@@ -112,11 +112,10 @@ async fn status_fails_while_paused_and_enable_brings_the_backlog() {
     world
         .mock
         .upsert_user(MockUser::active_patron("7001", CAMPAIGN));
-    let started = Instant::now();
-    while !world.mock.webhooks()[0].paused {
-        assert!(started.elapsed() < Duration::from_secs(10), "never paused");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_true("the webhook to be paused", Duration::from_secs(10), || {
+        std::future::ready(world.mock.webhooks()[0].paused)
+    })
+    .await;
     let (printed, result) = webhook(&patreon, &["status"]).await;
     assert!(
         result.is_err(),
@@ -165,14 +164,10 @@ async fn status_fails_while_paused_and_enable_brings_the_backlog() {
     let (printed, result) = webhook(&patreon, &["enable", &id]).await;
     result.unwrap();
     assert!(printed.contains("unpaused"), "{printed}");
-    let started = Instant::now();
-    while world.mock.webhooks()[0].queued > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "backlog never sent"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_true("the backlog to be sent", Duration::from_secs(10), || {
+        std::future::ready(world.mock.webhooks()[0].queued == 0)
+    })
+    .await;
     let (printed, result) = webhook(&patreon, &["status"]).await;
     assert!(result.is_ok(), "{printed}");
     assert!(printed.contains("failures in a row: 0"), "{printed}");

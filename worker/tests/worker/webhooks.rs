@@ -2,13 +2,13 @@
 //! only when a check read Patreon after it arrived; a burst of 1,000 distinct events, with the
 //! worker process killed in the middle, leaves every member in Patreon's state.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::{work::jobs::Job, work::webhooks};
 use entity::{user, webhook_event};
 use patreon_mock::{MockMembership, MockTier, member_id_for};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use test_support::{Backend, postgres_enabled};
+use test_support::{Backend, eventually_matching, eventually_true, postgres_enabled};
 
 use crate::failures::{Reaped, free_port, worker_process};
 use crate::helpers::*;
@@ -186,14 +186,12 @@ async fn a_delivery_applied_by_a_worker_that_died_still_gets_its_recheck() {
         w.ctx.clone(),
         std::future::pending(),
     ));
-    let started = Instant::now();
-    while paying(&w, member).await {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "nothing asked Patreon: the member still has access they cancelled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_true(
+        "Patreon to be asked and the cancelled member's access to end",
+        Duration::from_secs(15),
+        || async { !paying(&w, member).await },
+    )
+    .await;
 }
 
 async fn pending(w: &World) -> u64 {
@@ -207,7 +205,7 @@ async fn pending(w: &World) -> u64 {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_a_thousand_events_survives_a_killed_worker() {
-    let Some(redis_url) = test_redis_url() else {
+    let Some(redis_url) = test_support::redis_url() else {
         return;
     };
     let w = World::with(Options {
@@ -263,36 +261,31 @@ async fn a_burst_of_a_thousand_events_survives_a_killed_worker() {
             .unwrap();
     }
     let total = u64::from(MEMBERS * UPDATES_PER_MEMBER);
-    let started = Instant::now();
-    while pending(&w).await > total * 3 / 4 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the first worker never got going"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually_true(
+        "the first worker to get going",
+        Duration::from_secs(60),
+        || async { pending(&w).await <= total * 3 / 4 },
+    )
+    .await;
     first.kill().unwrap(); // mid-burst: jobs in flight, leases held
     first.wait().unwrap();
     assert!(pending(&w).await > 0, "killed too late to prove anything");
 
     let _second = Reaped(worker_process(&w, free_port()));
-    let started = Instant::now();
-    loop {
-        let still_paying = user::Entity::find()
-            .filter(user::Column::MembershipActive.eq(true))
-            .count(&w.ctx.db)
-            .await
-            .unwrap();
-        if pending(&w).await == 0 && still_paying == 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "{} events pending, {still_paying} members still paying",
-            pending(&w).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_matching(
+        "no event pending and no member paying (last read: events pending, members paying)",
+        Duration::from_secs(120),
+        || async {
+            let still_paying = user::Entity::find()
+                .filter(user::Column::MembershipActive.eq(true))
+                .count(&w.ctx.db)
+                .await
+                .unwrap();
+            (pending(&w).await, still_paying)
+        },
+        |&(pending, still_paying)| pending == 0 && still_paying == 0,
+    )
+    .await;
     let events = webhook_event::Entity::find()
         .count(&w.ctx.db)
         .await

@@ -1,5 +1,5 @@
-//! T01–T12 and issuance tests. Tokens are forged with `forge`, which builds arbitrary header and
-//! claims JSON and MACs it independently of jsonwebtoken (hmac + sha2 dev-dependencies).
+//! T01–T12 and issuance tests. Tokens are forged with `test_support::jwt::forge`, which builds
+//! arbitrary header and claims JSON and MACs it independently of jsonwebtoken.
 //!
 //! The crate checks `exp`/`nbf` against the system clock as well as our `now`, so time-sensitive
 //! tests use the real current time; the ±10 s margins absorb the test's own runtime.
@@ -7,59 +7,15 @@
 use super::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sha2::{Sha256, Sha384, Sha512};
+use test_support::jwt::{Hs, b64, decode_segment, forge, forge_raw, mac, with, without};
 
 const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
 const ISSUER: &str = "https://gate.example.org";
 const AUDIENCE: &str = "patreon-gate-api";
 const USER: &str = "12345";
 const SID: &str = "sess-1";
-
-#[derive(Clone, Copy)]
-enum Hs {
-    S256,
-    S384,
-    S512,
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn mac(input: &[u8], key: &[u8], hs: Hs) -> Vec<u8> {
-    match hs {
-        Hs::S256 => {
-            let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-            m.update(input);
-            m.finalize().into_bytes().to_vec()
-        }
-        Hs::S384 => {
-            let mut m = Hmac::<Sha384>::new_from_slice(key).unwrap();
-            m.update(input);
-            m.finalize().into_bytes().to_vec()
-        }
-        Hs::S512 => {
-            let mut m = Hmac::<Sha512>::new_from_slice(key).unwrap();
-            m.update(input);
-            m.finalize().into_bytes().to_vec()
-        }
-    }
-}
-
-/// Forges a compact token from raw header and claims JSON text (so duplicate keys, huge numbers
-/// and other non-`Value`-representable inputs are possible).
-fn forge_raw(header: &str, claims: &str, key: &[u8], hs: Hs) -> String {
-    let signing_input = format!("{}.{}", b64(header), b64(claims));
-    let sig = mac(signing_input.as_bytes(), key, hs);
-    format!("{signing_input}.{}", b64(sig))
-}
-
-fn forge(header: &Value, claims: &Value, key: &[u8], hs: Hs) -> String {
-    forge_raw(&header.to_string(), &claims.to_string(), key, hs)
-}
 
 /// Forged with our secret and HS256: only the header/claims under test differ from a good token.
 fn sign(header: &Value, claims: &Value) -> String {
@@ -75,16 +31,6 @@ fn claims(now: i64) -> Value {
         "user_id": USER, "sub": USER, "sid": SID, "jti": "0123456789abcdef0123456789abcdef",
         "iat": now, "exp": now + 600, "iss": ISSUER,
     })
-}
-
-fn with(mut v: Value, key: &str, val: Value) -> Value {
-    v[key] = val;
-    v
-}
-
-fn without(mut v: Value, key: &str) -> Value {
-    v.as_object_mut().unwrap().remove(key);
-    v
 }
 
 fn settings(audience: Option<&str>) -> JwtSettings {
@@ -119,10 +65,6 @@ fn verify(token: &str) -> Result<AccessClaims, JwtError> {
 
 fn segments(token: &str) -> Vec<String> {
     token.split('.').map(str::to_owned).collect()
-}
-
-fn decode_json(segment: &str) -> Value {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
 }
 
 // ---------------------------------------------------------------- issuance and roundtrip
@@ -177,10 +119,10 @@ fn issued_token_has_pyjwt_compatible_shape() {
     assert_eq!(parts.len(), 3);
     assert!(!token.contains('='));
     assert_eq!(
-        decode_json(&parts[0]),
+        decode_segment(&parts[0]),
         json!({"alg": "HS256", "typ": "at+jwt"})
     );
-    let payload = decode_json(&parts[1]);
+    let payload = decode_segment(&parts[1]);
     let obj = payload.as_object().unwrap();
     let mut names: Vec<&str> = obj.keys().map(String::as_str).collect();
     names.sort_unstable();
@@ -197,7 +139,7 @@ fn issued_token_has_pyjwt_compatible_shape() {
     let (token, _) = keys_aud()
         .issue(USER, SID, n + Duration::days(1), n)
         .unwrap();
-    assert_eq!(decode_json(&segments(&token)[1])["aud"], json!(AUDIENCE));
+    assert_eq!(decode_segment(&segments(&token)[1])["aud"], json!(AUDIENCE));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use entity::{membership_check, user};
 use patreon_mock::{EndpointFault, Faults, MockConfig, MockMembership, MockPatreon, MockUser};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use secrecy::SecretString;
-use test_support::{Backend, TestDb, postgres_enabled};
+use test_support::{Backend, TestDb};
 use url::Url;
 
 use super::*;
@@ -138,21 +138,9 @@ impl World {
     }
 }
 
-macro_rules! on_both_backends {
-    ($(async fn $name:ident($w:ident) $body:block)*) => {$(
-        mod $name {
-            use super::*;
-            async fn run($w: World) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { run(World::new(Backend::Sqlite).await).await }
-            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { if postgres_enabled() { run(World::new(Backend::Postgres).await).await } }
-        }
-    )*};
-}
+test_support::on_both_backends! {
+    setup = World::new;
 
-on_both_backends! {
     async fn a_cancelled_pledge_ends_paid_access_and_is_audited(w) {
         let u = w.signed_in(MockUser::active_patron("11", CAMPAIGN)).await;
         assert!(u.membership_active);

@@ -22,14 +22,7 @@ fn assert_within(times: &[Duration], limit: usize, window: Duration) {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test]
 async fn processes_sharing_redis_share_one_budget() {
-    let Some(url) = std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        assert!(
-            std::env::var("REQUIRE_REDIS").is_err(),
-            "REQUIRE_REDIS is set but TEST_REDIS_URL is not"
-        );
+    let Some(url) = test_support::redis_url() else {
         return;
     };
     let key = format!(
@@ -194,10 +187,7 @@ async fn a_pause_holds_every_process_sharing_postgres() {
 #[cfg_attr(not(redis_tests), ignore = "needs TEST_REDIS_URL")]
 #[tokio::test]
 async fn a_pause_holds_every_process_sharing_redis() {
-    let Some(url) = std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
+    let Some(url) = test_support::redis_url() else {
         return;
     };
     let key = format!(
