@@ -8,9 +8,11 @@
 //! ```
 //!
 //! They serialize as the bare value (`#[serde(transparent)]`), so job payloads and JSON written
-//! before they existed read back unchanged, and `Display` prints the bare value too: log lines,
-//! lease keys and messages look as before. Plain `i64`/`String` remain only at the edges (HTTP
-//! types, CLI arguments), converted with `From`.
+//! before they existed read back unchanged, and `Display` prints the bare value too: lease keys
+//! and messages look as before. Log fields take the integer ids as numbers
+//! (`user_id = i64::from(id)`: tracing's value types are a closed set), so JSON logs keep their
+//! shape. Plain `i64`/`String` remain only at the edges (HTTP types, CLI arguments), converted
+//! with `From`.
 
 use std::fmt;
 

@@ -23,7 +23,12 @@ pub async fn reconcile_sweep(
     let pushed = sweeps::push_pending(&ctx.db, &ctx.queue, sweep_id, BATCH).await?;
     let repushed = sweeps::repush_stale(&ctx.db, &ctx.queue, sweep_id, lost_after).await?;
     if pushed + repushed > 0 {
-        tracing::info!(%sweep_id, pushed, repushed, "sweep reconciled");
+        tracing::info!(
+            sweep_id = i64::from(sweep_id),
+            pushed,
+            repushed,
+            "sweep reconciled"
+        );
     }
     sweeps::close_if_complete(&ctx.db, sweep_id).await?;
     Ok(())

@@ -149,7 +149,11 @@ async fn run_leased(
         // Attempts are counted as they start, so runs that killed their worker count too; a job
         // that keeps crashing ends here, dead, instead of looping (docs/job-queue.md §3.4).
         tracker.give_up(&ctx.db, "crashed").await?;
-        tracing::error!(%user_id, attempt, "verification crashed too often; given up");
+        tracing::error!(
+            user_id = i64::from(user_id),
+            attempt,
+            "verification crashed too often; given up"
+        );
         return Err(AbortError::new(std::io::Error::other("poison job")).into());
     }
     let verifier = match tracker {
@@ -164,7 +168,7 @@ async fn run_leased(
         tracker.deferred(&ctx.db, "rate_limited").await?;
         ctx.queue.push_after(job, delay).await?;
         tracing::info!(
-            %user_id,
+            user_id = i64::from(user_id),
             delay_ms = delay.as_millis() as u64,
             "Patreon rate limited the check; deferred"
         );
@@ -178,7 +182,7 @@ async fn run_leased(
         tracker.retrying(&ctx.db, reason).await?;
         ctx.queue.push_after(job, delay).await?;
         tracing::info!(
-            %user_id,
+            user_id = i64::from(user_id),
             attempt,
             reason,
             delay_ms = delay.as_millis() as u64,
@@ -189,7 +193,10 @@ async fn run_leased(
     tracker.finish(&ctx.db, &outcome).await?;
     if let Err(domain::Error::UnknownUser) = outcome {
         // Erased since the job was queued: nothing to check, and nobody to recreate.
-        tracing::info!(%user_id, "member no longer exists; check skipped");
+        tracing::info!(
+            user_id = i64::from(user_id),
+            "member no longer exists; check skipped"
+        );
         return Ok(Ran::Done);
     }
     match outcome {

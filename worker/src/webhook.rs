@@ -41,7 +41,11 @@ pub async fn run(ctx: &WorkerCtx, event_id: WebhookEventId) -> Result<Ran, BoxDy
         }
         None => applying.await?,
     };
-    tracing::info!(%event_id, ?applied, "webhook processed");
+    tracing::info!(
+        event_id = i64::from(event_id),
+        ?applied,
+        "webhook processed"
+    );
     let recheck = match applied {
         Applied::Applied { recheck, .. } | Applied::Stale { recheck, .. } => recheck,
         Applied::Waiting | Applied::Nothing => None,

@@ -138,7 +138,7 @@ pub(crate) async fn erase(
         .auth_cache
         .forget(&domain::auth::auth_events::AuthEvent::User(member.id));
     tracing::info!(
-        admin_user_id = %principal.user.id,
+        admin_user_id = i64::from(principal.user.id),
         erased_patreon_id = %member.patreon_id,
         "member erased"
     );

@@ -163,7 +163,7 @@ impl AuthApi {
                     refresh_max_age,
                     &settings.cookie,
                 );
-                tracing::info!(user_id = %user.id, "signed in");
+                tracing::info!(user_id = i64::from(user.id), "signed in");
                 count_sign_in("ok");
                 release_waiting_webhooks(&state, &user.patreon_id).await;
                 let to = landing_url(
@@ -220,7 +220,7 @@ async fn release_waiting_webhooks(state: &AppState, patreon_id: &PatreonUserId) 
             for event_id in events {
                 let job = domain::work::jobs::Job::ApplyWebhook { event_id };
                 if let Err(e) = state.jobs.push(job).await {
-                    tracing::warn!(%event_id, error = %e, "cannot queue a waiting webhook event");
+                    tracing::warn!(event_id = i64::from(event_id), error = %e, "cannot queue a waiting webhook event");
                 }
             }
         }

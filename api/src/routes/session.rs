@@ -156,7 +156,7 @@ impl SessionApi {
             state
                 .auth_cache
                 .forget(&AuthEvent::Session(principal.session.id.clone()));
-            tracing::info!(user_id = %principal.user.id, "signed out");
+            tracing::info!(user_id = i64::from(principal.user.id), "signed out");
         }
         if let Some(token) = refresh_cookie(req) {
             // An expired JWT still ends its session through the refresh cookie.

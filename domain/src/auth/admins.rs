@@ -47,7 +47,7 @@ async fn set_role(db: &impl ConnectionTrait, user_id: UserId, admin: bool) -> Re
     }
     // Cached sessions carry the user row: drop them so the next request sees the new role.
     auth_events::publish(db, AuthEvent::User(user_id)).await?;
-    tracing::info!(%user_id, admin, "admin role changed");
+    tracing::info!(user_id = i64::from(user_id), admin, "admin role changed");
     Ok(true)
 }
 

@@ -183,7 +183,7 @@ pub async fn rotate_refresh_token(
         .is_some_and(|at| now - at <= REFRESH_REUSE_GRACE);
     if !is_previous {
         tracing::info!(
-            user_id = %user.id,
+            user_id = i64::from(user.id),
             "unknown refresh token for a live session"
         );
         return Err(Error::InvalidRefreshToken);
@@ -198,7 +198,7 @@ pub async fn rotate_refresh_token(
     // The genuine replaced token, replayed late: assume theft and end the whole family.
     revoke(db, &session.id, now).await?;
     tracing::warn!(
-        user_id = %user.id,
+        user_id = i64::from(user.id),
         "refresh token reuse detected; session revoked"
     );
     Err(Error::InvalidRefreshToken)

@@ -161,6 +161,6 @@ pub async fn record_sign_in(
     };
     membership_checks::record_decision(&txn, audit, decision.end_sessions).await?;
     txn.commit().await?;
-    tracing::info!(user_id = %saved.id, granted = decision.granted, reason = ?decision.reason, "membership decided at sign-in");
+    tracing::info!(user_id = i64::from(saved.id), granted = decision.granted, reason = ?decision.reason, "membership decided at sign-in");
     Ok(saved)
 }

@@ -191,7 +191,7 @@ impl Verifier<'_> {
         };
         membership_checks::record(db, audit).await?;
         tracing::warn!(
-            user_id = %before.id,
+            user_id = i64::from(before.id),
             trigger = trigger.as_str(),
             error = label,
             "membership check failed; status kept"
@@ -263,7 +263,7 @@ pub(crate) async fn record_state_in(
     };
     membership_checks::record_decision(txn, audit, decision.end_sessions).await?;
     tracing::info!(
-        user_id = %before.id,
+        user_id = i64::from(before.id),
         trigger = trigger.as_str(),
         granted = decision.granted,
         changed,

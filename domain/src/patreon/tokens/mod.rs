@@ -59,7 +59,7 @@ pub async fn keep_alive(
         Ok(_) => Ok(KeepAlive::Fresh),
         Err(Error::Patreon(e)) if e.is_transient() => {
             tracing::warn!(
-                user_id = %u.id,
+                user_id = i64::from(u.id),
                 reason = e.kind(),
                 "Patreon token refresh postponed"
             );
@@ -202,13 +202,13 @@ async fn refresh_with_lease(
                 expires_at: Some(expires_at),
             };
             store_refreshed(db, u, pair, lease_until).await?;
-            tracing::info!(user_id = %u.id, "Patreon token refreshed");
+            tracing::info!(user_id = i64::from(u.id), "Patreon token refreshed");
             Ok(())
         }
         Err(e) if e.is_dead_link() => {
             mark_link_dead(db, u).await?;
             tracing::warn!(
-                user_id = %u.id,
+                user_id = i64::from(u.id),
                 reason = e.kind(),
                 "Patreon link dead; sessions ended"
             );

@@ -99,7 +99,7 @@ pub async fn start(
             .filter(sweep::Column::Id.eq(sweep.id))
             .exec(&txn)
             .await?;
-        tracing::info!(sweep_id = %sweep.id, tick, total, "sweep started");
+        tracing::info!(sweep_id = i64::from(sweep.id), tick, total, "sweep started");
     }
     txn.commit().await?;
     Ok(sweep::Entity::find_by_id(sweep.id)
@@ -125,7 +125,7 @@ pub async fn close_if_complete(db: &impl ConnectionTrait, sweep_id: SweepId) -> 
         .exec(db)
         .await?;
     if closed.rows_affected == 1 {
-        tracing::info!(%sweep_id, "sweep finished");
+        tracing::info!(sweep_id = i64::from(sweep_id), "sweep finished");
     }
     Ok(true)
 }
