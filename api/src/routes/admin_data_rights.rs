@@ -122,11 +122,11 @@ pub(crate) async fn erase(
     admin: &AdminAuth,
     state: &AppState,
     req: &Request,
-    id: i64,
+    id: UserId,
 ) -> Result<Json<ErasureReportOut>, EraseError> {
     let principal = admin.principal();
     principal.require_same_site(req, state)?;
-    let member = domain::members::listing::find(&state.db, UserId(id))
+    let member = domain::members::listing::find(&state.db, id)
         .await?
         .ok_or_else(no_such_member)?;
     let report = data_rights::erase(&state.db, member.id)

@@ -282,7 +282,7 @@ impl AdminMembersApi {
         req: &Request,
         id: Path<i64>,
     ) -> Result<Json<ErasureReportOut>, EraseError> {
-        admin_data_rights::erase(&admin, &state, req, id.0).await
+        admin_data_rights::erase(&admin, &state, req, UserId(id.0)).await
     }
 }
 
