@@ -68,6 +68,7 @@ pub fn is_live(s: &session::Model, now: DateTime<Utc>) -> bool {
 }
 
 /// The session and its user, if the session is live and belongs to `patreon_id`. One query.
+/// `patreon_id` is the token's `sub` claim as the caller read it, hence text.
 pub async fn find_live(
     db: &impl ConnectionTrait,
     session_id: &str,

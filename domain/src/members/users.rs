@@ -31,7 +31,7 @@ pub async fn find_by_patreon_id(
 /// Encrypts a token pair for `patreon_id`'s row; each ciphertext is bound to its row and column.
 pub fn encrypt_tokens(
     cipher: &TokenCipher,
-    patreon_id: &str,
+    patreon_id: &PatreonUserId,
     access: &SecretString,
     refresh: &SecretString,
 ) -> Result<(String, String)> {
