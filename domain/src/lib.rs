@@ -8,6 +8,7 @@ pub mod members;
 pub mod patreon;
 pub mod work;
 
+pub use entity::ids::{JobRequestId, PatreonUserId, SweepId, UserId, WebhookEventId};
 pub use error::{Error, Result};
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{JobRequestId, UserId};
 use crate::states::{CheckTrigger, RequestKind, RequestStatus};
 
 /// A job someone waits for, and how it went.
@@ -8,11 +9,11 @@ use crate::states::{CheckTrigger, RequestKind, RequestStatus};
 #[sea_orm(table_name = "job_requests")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: JobRequestId,
     pub kind: RequestKind,
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The user who asked (the member themself or an admin).
-    pub requested_by: Option<i64>,
+    pub requested_by: Option<UserId>,
     pub trigger: CheckTrigger,
     pub status: RequestStatus,
     /// What the job found, e.g. `paying_member` or `not_a_paying_member`.

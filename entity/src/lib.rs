@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod handoff_code;
+pub mod ids;
 pub mod job_lease;
 pub mod job_request;
 pub mod membership_check;
@@ -16,3 +17,5 @@ pub mod sweep;
 pub mod sweep_item;
 pub mod user;
 pub mod webhook_event;
+
+pub use ids::{JobRequestId, PatreonUserId, SweepId, UserId, WebhookEventId};

@@ -1,5 +1,6 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::UserId;
 use crate::states::{CheckOutcome, CheckTrigger};
 
 /// One membership check of one user: why it ran, what it found, what changed, what failed.
@@ -9,7 +10,7 @@ use crate::states::{CheckOutcome, CheckTrigger};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub checked_at: DateTimeUtc,
     pub trigger: CheckTrigger,
     pub outcome: CheckOutcome,

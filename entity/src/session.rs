@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::UserId;
+
 /// One sign-in. Every JWT carries its id (`sid`); revoking the row ends all of them at once.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,7 +9,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub created_at: DateTimeUtc,
     /// Absolute end of the sign-in (`JWT_EXPIRATION_HOURS` after it began); refreshes never move it.
     pub expires_at: DateTimeUtc,

@@ -1,5 +1,6 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::SweepId;
 use crate::states::SweepTrigger;
 
 /// One pass re-verifying every member.
@@ -8,7 +9,7 @@ use crate::states::SweepTrigger;
 #[sea_orm(table_name = "sweeps")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: SweepId,
     /// The schedule tick it serves (RFC 3339), or `manual-…`.
     #[sea_orm(unique)]
     pub tick: String,

@@ -1,5 +1,6 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{SweepId, UserId};
 use crate::states::{CheckOutcome, ItemStatus};
 
 /// One member's check within a sweep.
@@ -8,9 +9,9 @@ use crate::states::{CheckOutcome, ItemStatus};
 #[sea_orm(table_name = "sweep_items")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub sweep_id: i64,
+    pub sweep_id: SweepId,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub user_id: i64,
+    pub user_id: UserId,
     pub status: ItemStatus,
     /// Set once done.
     pub outcome: Option<CheckOutcome>,

@@ -1,14 +1,16 @@
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{PatreonUserId, UserId};
+
 /// A Patreon account that has signed in at least once. Identified by `patreon_id`, never by email.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: UserId,
     #[sea_orm(unique)]
-    pub patreon_id: String,
+    pub patreon_id: PatreonUserId,
     pub email: Option<String>,
     pub full_name: Option<String>,
     pub avatar_url: Option<String>,

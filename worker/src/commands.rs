@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use domain::PatreonUserId;
 use domain::{
     infra::config::Settings, infra::db::SchemaState, members::membership_checks::CheckTrigger,
     members::verification::Verification, work::jobs::JobQueue,
@@ -128,9 +129,10 @@ async fn context(settings: Settings, db: DatabaseConnection) -> anyhow::Result<W
 
 /// `worker verify <patreon id>`: an operator's immediate recheck of one member.
 async fn verify(ctx: &WorkerCtx, patreon_id: &str) -> anyhow::Result<()> {
-    let user = domain::members::users::find_by_patreon_id(&ctx.db, patreon_id)
-        .await?
-        .with_context(|| format!("no member with Patreon id {patreon_id}"))?;
+    let user =
+        domain::members::users::find_by_patreon_id(&ctx.db, &PatreonUserId::from(patreon_id))
+            .await?
+            .with_context(|| format!("no member with Patreon id {patreon_id}"))?;
     match ctx
         .verifier()
         .verify(&ctx.db, user.id, CheckTrigger::Admin)

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use domain::PatreonUserId;
 use domain::members::data_rights;
 use entity::user;
 use sea_orm::DatabaseConnection;
@@ -45,7 +46,7 @@ pub async fn run(
 }
 
 async fn member(db: &DatabaseConnection, patreon_id: &str) -> anyhow::Result<user::Model> {
-    domain::members::users::find_by_patreon_id(db, patreon_id)
+    domain::members::users::find_by_patreon_id(db, &PatreonUserId::from(patreon_id))
         .await?
         .with_context(|| format!("no member with Patreon id {patreon_id}"))
 }

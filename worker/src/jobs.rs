@@ -21,11 +21,13 @@ pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
     // Every log line of the run names the job's kind and what it is about.
     let span = match &job {
         Job::VerifyMembership { user_id, .. } | Job::RefreshToken { user_id, .. } => {
-            tracing::info_span!("job", kind, user_id)
+            tracing::info_span!("job", kind, user_id = i64::from(*user_id))
         }
-        Job::Sweep { sweep_id } => tracing::info_span!("job", kind, sweep_id),
+        Job::Sweep { sweep_id } => {
+            tracing::info_span!("job", kind, sweep_id = i64::from(*sweep_id))
+        }
         Job::ApplyWebhook { event_id } => {
-            tracing::info_span!("job", kind, event_id)
+            tracing::info_span!("job", kind, event_id = i64::from(*event_id))
         }
     };
     metrics().job(kind, "started");

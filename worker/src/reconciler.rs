@@ -161,7 +161,7 @@ async fn reconcile_sweeps(ctx: &WorkerCtx, lost_after: chrono::Duration) {
         Ok(open) => {
             for s in open {
                 if let Err(e) = reconcile_sweep(ctx, s.id, lost_after).await {
-                    tracing::warn!(sweep_id = s.id, error = %e, "sweep reconciliation failed");
+                    tracing::warn!(sweep_id = i64::from(s.id), error = %e, "sweep reconciliation failed");
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! one refresh. `invalid_grant` flags the member once; later jobs see the flag and stop.
 
 use apalis::prelude::{AbortError, BoxDynError};
+use domain::UserId;
 use domain::{
     Error,
     patreon::tokens,
@@ -14,12 +15,16 @@ use domain::{
 
 use crate::{WorkerCtx, jobs::Ran};
 
-pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<Ran, BoxDynError> {
+pub async fn run(ctx: &WorkerCtx, user_id: UserId, attempt: i32) -> Result<Ran, BoxDynError> {
     let cipher = &ctx.settings.token_cipher;
     let within = ctx.token_horizon();
     match tokens::refresh_if_expiring(&ctx.db, &ctx.patreon, cipher, user_id, within).await {
         Ok(outcome) => {
-            tracing::debug!(user_id, ?outcome, "token refresh job done");
+            tracing::debug!(
+                user_id = i64::from(user_id),
+                ?outcome,
+                "token refresh job done"
+            );
             Ok(Ran::Done)
         }
         // The link is dead (now or before): recorded once, nothing left to do.
@@ -29,7 +34,11 @@ pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<Ran, Box
             let retry = Job::RefreshToken { user_id, attempt };
             let delay = retry_after.unwrap_or(DEFAULT_PAUSE);
             ctx.queue.push_after(retry, delay).await?;
-            tracing::info!(user_id, attempt, "token refresh rate limited; deferred");
+            tracing::info!(
+                user_id = i64::from(user_id),
+                attempt,
+                "token refresh rate limited; deferred"
+            );
             Ok(Ran::Deferred)
         }
         Err(Error::Patreon(e)) if e.is_transient() && attempt + 1 < MAX_ATTEMPTS => {
@@ -41,7 +50,7 @@ pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<Ran, Box
             };
             ctx.queue.push_after(retry, delay).await?;
             tracing::info!(
-                user_id,
+                user_id = i64::from(user_id),
                 attempt = next,
                 reason = e.kind(),
                 "token refresh retry queued"
@@ -49,7 +58,7 @@ pub async fn run(ctx: &WorkerCtx, user_id: i64, attempt: i32) -> Result<Ran, Box
             Ok(Ran::Retrying)
         }
         Err(e) => {
-            tracing::warn!(user_id, error = %e, "token refresh failed");
+            tracing::warn!(user_id = i64::from(user_id), error = %e, "token refresh failed");
             Err(AbortError::new(e).into())
         }
     }

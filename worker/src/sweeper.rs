@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use domain::SweepId;
 use domain::work::ledger::{items, push};
 use domain::work::sweeps::{self, Progress};
 use entity::states::SweepTrigger;
@@ -18,13 +19,18 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// Pushes what `sweep` still owes: pending members, and queued ones whose job seems lost.
 pub async fn reconcile_sweep(
     ctx: &WorkerCtx,
-    sweep_id: i64,
+    sweep_id: SweepId,
     lost_after: chrono::Duration,
 ) -> domain::Result<()> {
     let pushed = push::push_pending_items(&ctx.db, &ctx.queue, sweep_id, BATCH).await?;
     let repushed = push::repush_stale_items(&ctx.db, &ctx.queue, sweep_id, lost_after).await?;
     if pushed + repushed > 0 {
-        tracing::info!(sweep_id, pushed, repushed, "sweep reconciled");
+        tracing::info!(
+            sweep_id = i64::from(sweep_id),
+            pushed,
+            repushed,
+            "sweep reconciled"
+        );
     }
     items::close_sweep_if_complete(&ctx.db, sweep_id).await?;
     Ok(())

@@ -4,6 +4,7 @@
 
 use apalis::prelude::{AbortError, BoxDynError};
 use domain::{
+    UserId,
     members::membership_checks::CheckTrigger,
     work::check_job::{self, CheckRun},
     work::jobs::Job,
@@ -16,7 +17,7 @@ use crate::{WorkerCtx, jobs::Ran};
 pub async fn run(
     ctx: &WorkerCtx,
     job: Job,
-    user_id: i64,
+    user_id: UserId,
     trigger: CheckTrigger,
 ) -> Result<Ran, BoxDynError> {
     // A sweep's checks keep tokens alive until the next sweep; others only as long as needed.

@@ -2,6 +2,7 @@
 //! then a recheck through the API confirms it.
 
 use apalis::prelude::BoxDynError;
+use domain::WebhookEventId;
 use domain::{
     work::check_job::CHECK_LEASE,
     work::jobs::Job,
@@ -16,7 +17,7 @@ use crate::{WorkerCtx, jobs::Ran};
 /// deliveries for one member, or a check) tries again soon rather than after a check's 5 s.
 const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
+pub async fn run(ctx: &WorkerCtx, event_id: WebhookEventId) -> Result<Ran, BoxDynError> {
     // Under the member's check lease: a delivery applied alongside another delivery or a check
     // of the same member would write over it with the state it read before.
     let lease = match webhooks::member_of(&ctx.db, event_id).await? {
@@ -39,7 +40,11 @@ pub async fn run(ctx: &WorkerCtx, event_id: i64) -> Result<Ran, BoxDynError> {
         Some(lease) => leases::while_held(&ctx.db, lease, CHECK_LEASE, applying).await?,
         None => applying.await?,
     };
-    tracing::info!(event_id, ?applied, "webhook processed");
+    tracing::info!(
+        event_id = i64::from(event_id),
+        ?applied,
+        "webhook processed"
+    );
     let recheck = match applied {
         Applied::Applied { recheck, .. } | Applied::Stale { recheck, .. } => recheck,
         Applied::Waiting | Applied::Nothing => None,

@@ -55,10 +55,13 @@ struct DeadJob {
 impl From<DeadJobRef> for DeadJobId {
     fn from(r: DeadJobRef) -> Self {
         match r {
-            DeadJobRef::Recheck { request_id } => Self::Recheck(DeadRecheck { request_id }),
-            DeadJobRef::SweepItem { sweep_id, user_id } => {
-                Self::Sweep(DeadSweepCheck { sweep_id, user_id })
-            }
+            DeadJobRef::Recheck { request_id } => Self::Recheck(DeadRecheck {
+                request_id: request_id.into(),
+            }),
+            DeadJobRef::SweepItem { sweep_id, user_id } => Self::Sweep(DeadSweepCheck {
+                sweep_id: sweep_id.into(),
+                user_id: user_id.into(),
+            }),
         }
     }
 }
@@ -67,11 +70,11 @@ impl From<DeadJobId> for DeadJobRef {
     fn from(id: DeadJobId) -> Self {
         match id {
             DeadJobId::Recheck(r) => Self::Recheck {
-                request_id: r.request_id,
+                request_id: r.request_id.into(),
             },
             DeadJobId::Sweep(s) => Self::SweepItem {
-                sweep_id: s.sweep_id,
-                user_id: s.user_id,
+                sweep_id: s.sweep_id.into(),
+                user_id: s.user_id.into(),
             },
         }
     }
@@ -110,8 +113,8 @@ impl AdminApi {
             dead.into_iter()
                 .map(|d| DeadJob {
                     job: d.job.into(),
-                    user_id: d.user_id,
-                    patreon_id: d.patreon_id,
+                    user_id: d.user_id.into(),
+                    patreon_id: d.patreon_id.map(String::from),
                     error: d.error,
                     attempts: d.attempts,
                     failed_at: d.failed_at,

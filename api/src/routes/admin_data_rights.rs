@@ -3,6 +3,7 @@
 //! `DELETE /api/admin/members/{id}` is declared next to that path's GET in `admin_members`
 //! (poem-openapi writes a path once per API, so one path must live in one API) and runs [`erase`].
 
+use domain::UserId;
 use domain::members::data_rights::{self, ErasureReport};
 use poem::{Request, http::StatusCode, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
@@ -100,7 +101,7 @@ impl AdminDataRightsApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> Result<ExportResponse, ExportError> {
-        let export = data_rights::export(&state.db, id.0)
+        let export = data_rights::export(&state.db, UserId(id.0))
             .await
             .map_err(data_rights_error)?;
         let filename = format!(
@@ -121,7 +122,7 @@ pub(crate) async fn erase(
     admin: &AdminAuth,
     state: &AppState,
     req: &Request,
-    id: i64,
+    id: UserId,
 ) -> Result<Json<ErasureReportOut>, EraseError> {
     let principal = admin.principal();
     principal.require_same_site(req, state)?;
@@ -137,7 +138,7 @@ pub(crate) async fn erase(
         .auth_cache
         .forget(&domain::auth::auth_events::AuthEvent::User(member.id));
     tracing::info!(
-        admin_user_id = principal.user.id,
+        admin_user_id = i64::from(principal.user.id),
         erased_patreon_id = %member.patreon_id,
         "member erased"
     );

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
+    UserId,
     members::listing::{self, MemberQuery, MemberSort, StatusFilter},
     members::membership_checks::CheckTrigger,
     work::ledger,
@@ -78,8 +79,8 @@ impl MemberSummary {
         Self {
             is_paid_member: listing::is_paid_member(&u, state.settings.stale_after, now),
             is_admin: domain::auth::admins::is_admin(&u, &state.settings.admin_patreon_ids),
-            id: u.id,
-            patreon_id: u.patreon_id,
+            id: u.id.into(),
+            patreon_id: u.patreon_id.into(),
             name: u.full_name,
             email: u.email,
             tier: u.tier_title,
@@ -220,7 +221,7 @@ impl AdminMembersApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> Result<Json<MemberDetail>, MemberError> {
-        let member = listing::find(&state.db, id.0)
+        let member = listing::find(&state.db, UserId(id.0))
             .await?
             .ok_or_else(no_such_member)?;
         let checks = listing::history(&state.db, member.id, 100).await?;
@@ -242,7 +243,7 @@ impl AdminMembersApi {
     ) -> Result<RecheckResponse, AdminRecheckError> {
         let principal = admin.principal();
         principal.require_same_site(req, &state)?;
-        let member = listing::find(&state.db, id.0)
+        let member = listing::find(&state.db, UserId(id.0))
             .await?
             .ok_or_else(no_such_member)?;
         let requested = ledger::request_recheck(
@@ -267,7 +268,7 @@ impl AdminMembersApi {
         req: &Request,
         id: Path<i64>,
     ) -> Result<Json<ErasureReportOut>, EraseError> {
-        admin_data_rights::erase(&admin, &state, req, id.0).await
+        admin_data_rights::erase(&admin, &state, req, UserId(id.0)).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Admin endpoints for sweeps: the schedule, recent sweeps with their counts, and "run now".
 
 use chrono::{DateTime, Utc};
+use domain::SweepId;
 use domain::work::sweeps::{self, ManualSweep};
 use entity::states::SweepTrigger;
 use entity::sweep;
@@ -41,7 +42,7 @@ struct SweepSummary {
 async fn summary(state: &AppState, s: sweep::Model) -> domain::Result<SweepSummary> {
     let p = sweeps::progress(&state.db, s.id).await?;
     Ok(SweepSummary {
-        id: s.id,
+        id: s.id.into(),
         tick: s.tick,
         trigger: s.trigger.as_str().to_owned(),
         started_at: s.started_at,
@@ -92,7 +93,7 @@ operation_errors!(StartSweepError {
     503 => Unavailable: "The job queue is not reachable.",
 });
 
-fn location(id: i64) -> String {
+fn location(id: SweepId) -> String {
     format!("/api/admin/sweeps/{id}")
 }
 
@@ -125,7 +126,7 @@ impl AdminSweepsApi {
         state: Data<&AppState>,
         id: Path<i64>,
     ) -> Result<Json<SweepSummary>, SweepError> {
-        let found = sweeps::find(&state.db, id.0)
+        let found = sweeps::find(&state.db, SweepId(id.0))
             .await?
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such sweep."))?;
         Ok(Json(summary(&state, found).await?))

@@ -2,7 +2,8 @@
 
 use chrono::Utc;
 use domain::{
-    auth::auth_events::AuthEvent, auth::sessions, auth::sign_in, infra::secrets, members::users,
+    PatreonUserId, auth::auth_events::AuthEvent, auth::sessions, auth::sign_in, infra::secrets,
+    members::users,
 };
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
@@ -162,7 +163,7 @@ impl AuthApi {
                     refresh_max_age,
                     &settings.cookie,
                 );
-                tracing::info!(user_id = user.id, "signed in");
+                tracing::info!(user_id = i64::from(user.id), "signed in");
                 count_sign_in("ok");
                 release_waiting_webhooks(&state, &user.patreon_id).await;
                 let to = landing_url(
@@ -213,13 +214,13 @@ fn count_sign_in(outcome: &'static str) {
 
 /// Webhook events that arrived before the member's first sign-in are applied now (the sign-in's
 /// own check is newer, so they only confirm it). Never fails the sign-in.
-async fn release_waiting_webhooks(state: &AppState, patreon_id: &str) {
+async fn release_waiting_webhooks(state: &AppState, patreon_id: &PatreonUserId) {
     match domain::work::ledger::deliveries::release_waiting(&state.db, patreon_id).await {
         Ok(events) => {
             for event_id in events {
                 let job = domain::work::jobs::Job::ApplyWebhook { event_id };
                 if let Err(e) = state.jobs.push(job).await {
-                    tracing::warn!(event_id, error = %e, "cannot queue a waiting webhook event");
+                    tracing::warn!(event_id = i64::from(event_id), error = %e, "cannot queue a waiting webhook event");
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::{
+    JobRequestId,
     auth::auth_events::AuthEvent,
     members::membership_checks::CheckTrigger,
     work::ledger::{self, Requested, requests},
@@ -46,7 +47,7 @@ struct JobStatus {
 impl From<job_request::Model> for JobStatus {
     fn from(j: job_request::Model) -> Self {
         Self {
-            id: j.id,
+            id: j.id.into(),
             kind: j.kind.as_str().to_owned(),
             status: j.status.as_str().to_owned(),
             result: j.result,
@@ -91,7 +92,7 @@ pub(crate) fn accepted(row: job_request::Model) -> RecheckResponse {
     let location = format!("/api/jobs/{}", row.id);
     RecheckResponse::Accepted(
         Json(Accepted {
-            job_id: row.id,
+            job_id: row.id.into(),
             status: row.status.as_str().to_owned(),
         }),
         location,
@@ -134,7 +135,7 @@ impl JobsApi {
     ) -> Result<Json<JobStatus>, JobStatusError> {
         let user = &auth.principal().user;
         let is_admin = domain::auth::admins::is_admin(user, &state.settings.admin_patreon_ids);
-        match requests::find(&state.db, &id).await? {
+        match requests::find(&state.db, &JobRequestId::from(id.0)).await? {
             Some(job)
                 if job.user_id == user.id || job.requested_by == Some(user.id) || is_admin =>
             {

@@ -113,7 +113,7 @@ async fn keep_patreon_token_alive(
                 attempt: 0,
             };
             if let Err(e) = state.jobs.push_after(retry, POSTPONED_REFRESH_DELAY).await {
-                tracing::warn!(user_id = user.id, error = %e, "cannot queue the postponed token refresh");
+                tracing::warn!(user_id = i64::from(user.id), error = %e, "cannot queue the postponed token refresh");
             }
             Ok(format!(
                 "{RENEWED} Patreon is unreachable, so its token refresh will be retried later."

@@ -47,15 +47,15 @@ impl Me {
     fn new(u: &user::Model, s: &session::Model, state: &AppState, now: DateTime<Utc>) -> Self {
         let settings = &state.settings;
         Self {
-            id: u.id,
-            patreon_id: u.patreon_id.clone(),
+            id: u.id.into(),
+            patreon_id: u.patreon_id.to_string(),
             email: u.email.clone(),
             name: u.full_name.clone(),
             avatar_url: u.avatar_url.clone(),
             membership_active: u.membership_active,
             is_paid_member: domain::members::listing::is_paid_member(u, settings.stale_after, now),
             membership_tier: u.tier_title.clone(),
-            is_team_member: settings.team_patreon_ids.contains(&u.patreon_id),
+            is_team_member: settings.team_patreon_ids.contains(u.patreon_id.as_str()),
             is_admin: domain::auth::admins::is_admin(u, &settings.admin_patreon_ids),
             last_checked: u.last_checked,
             needs_relogin: u.needs_relogin,
@@ -156,7 +156,7 @@ impl SessionApi {
             state
                 .auth_cache
                 .forget(&AuthEvent::Session(principal.session.id.clone()));
-            tracing::info!(user_id = principal.user.id, "signed out");
+            tracing::info!(user_id = i64::from(principal.user.id), "signed out");
         }
         if let Some(token) = refresh_cookie(req) {
             // An expired JWT still ends its session through the refresh cookie.

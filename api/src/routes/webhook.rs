@@ -76,7 +76,7 @@ pub async fn receive(req: &Request, body: Body, state: Data<&AppState>) -> Respo
             metrics().webhook("accepted");
             if let Err(e) = state.jobs.push(Job::ApplyWebhook { event_id }).await {
                 // Recorded already: the worker's reconciler pushes it again.
-                tracing::warn!(event_id, error = %e, "cannot queue a webhook event");
+                tracing::warn!(event_id = i64::from(event_id), error = %e, "cannot queue a webhook event");
             }
         }
         Received::Duplicate => metrics().webhook("duplicate"),

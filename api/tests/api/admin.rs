@@ -155,7 +155,7 @@ async fn the_stored_admin_role_takes_effect_through_the_auth_cache(app: TestApp)
     let jwt = app.sign_in(&id).await.jwt;
     assert_eq!(dead_jobs(&app, &jwt).await.0, StatusCode::FORBIDDEN);
     assert_eq!(is_admin(&app, &jwt).await, false);
-    let member = domain::members::users::find_by_patreon_id(&app.db, &id)
+    let member = domain::members::users::find_by_patreon_id(&app.db, &id.as_str().into())
         .await
         .unwrap()
         .unwrap();

@@ -112,7 +112,7 @@ mod secrets_never_logged {
             .await
             .unwrap();
 
-        let user = domain::members::users::find_by_patreon_id(&app.db, &id)
+        let user = domain::members::users::find_by_patreon_id(&app.db, &id.as_str().into())
             .await
             .unwrap()
             .unwrap();

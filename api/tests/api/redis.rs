@@ -115,7 +115,7 @@ async fn redis_never_holds_tokens_or_secrets() {
         .await
         .unwrap();
     assert_eq!(queued.status(), StatusCode::ACCEPTED);
-    let user = domain::members::users::find_by_patreon_id(&app.db, &id)
+    let user = domain::members::users::find_by_patreon_id(&app.db, &id.as_str().into())
         .await
         .unwrap()
         .unwrap();

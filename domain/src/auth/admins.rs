@@ -9,11 +9,11 @@ use entity::user;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, sea_query::Expr};
 
 use crate::auth::auth_events::{self, AuthEvent};
-use crate::{Error, Result};
+use crate::{Error, PatreonUserId, Result, UserId};
 
 /// Whether `u` has the admin role; `bootstrap` is `ADMIN_PATREON_IDS`.
 pub fn is_admin(u: &user::Model, bootstrap: &HashSet<String>) -> bool {
-    u.is_admin || bootstrap.contains(&u.patreon_id)
+    u.is_admin || bootstrap.contains(u.patreon_id.as_str())
 }
 
 /// Grants the role in the database. `Ok(false)` when the member already had it there.
@@ -29,13 +29,13 @@ pub async fn revoke(
     u: &user::Model,
     bootstrap: &HashSet<String>,
 ) -> Result<bool> {
-    if bootstrap.contains(&u.patreon_id) {
-        return Err(Error::AdminByConfig(u.patreon_id.clone()));
+    if bootstrap.contains(u.patreon_id.as_str()) {
+        return Err(Error::AdminByConfig(u.patreon_id.to_string()));
     }
     set_role(db, u.id, false).await
 }
 
-async fn set_role(db: &impl ConnectionTrait, user_id: i64, admin: bool) -> Result<bool> {
+async fn set_role(db: &impl ConnectionTrait, user_id: UserId, admin: bool) -> Result<bool> {
     let updated = user::Entity::update_many()
         .col_expr(user::Column::IsAdmin, Expr::value(admin))
         .filter(user::Column::Id.eq(user_id))
@@ -47,14 +47,14 @@ async fn set_role(db: &impl ConnectionTrait, user_id: i64, admin: bool) -> Resul
     }
     // Cached sessions carry the user row: drop them so the next request sees the new role.
     auth_events::publish(db, AuthEvent::User(user_id)).await?;
-    tracing::info!(user_id, admin, "admin role changed");
+    tracing::info!(user_id = i64::from(user_id), admin, "admin role changed");
     Ok(true)
 }
 
 /// One admin and where their role comes from.
 #[derive(Clone, Debug)]
 pub struct Admin {
-    pub patreon_id: String,
+    pub patreon_id: PatreonUserId,
     /// `None` for a listed Patreon id that has not signed in yet.
     pub user: Option<user::Model>,
     pub in_database: bool,
@@ -71,16 +71,16 @@ pub async fn list(db: &impl ConnectionTrait, bootstrap: &HashSet<String>) -> Res
         )
         .all(db)
         .await?;
-    let mut admins: HashMap<String, Admin> = bootstrap
+    let mut admins: HashMap<PatreonUserId, Admin> = bootstrap
         .iter()
         .map(|id| {
             let admin = Admin {
-                patreon_id: id.clone(),
+                patreon_id: PatreonUserId::from(id.as_str()),
                 user: None,
                 in_database: false,
                 in_config: true,
             };
-            (id.clone(), admin)
+            (admin.patreon_id.clone(), admin)
         })
         .collect();
     for u in rows {

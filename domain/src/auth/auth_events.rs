@@ -7,6 +7,7 @@
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
 
 use crate::Result;
+use crate::UserId;
 
 pub const CHANNEL: &str = "patreon_gate_auth";
 
@@ -14,7 +15,7 @@ pub const CHANNEL: &str = "patreon_gate_auth";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthEvent {
     Session(String),
-    User(i64),
+    User(UserId),
 }
 
 impl AuthEvent {
@@ -28,7 +29,7 @@ impl AuthEvent {
     pub fn parse(payload: &str) -> Option<Self> {
         match payload.split_once(':')? {
             ("s", id) => Some(Self::Session(id.to_owned())),
-            ("u", id) => id.parse().ok().map(Self::User),
+            ("u", id) => id.parse().ok().map(UserId).map(Self::User),
             _ => None,
         }
     }
@@ -142,11 +143,14 @@ mod tests {
         let test_db = TestDb::create(Backend::Sqlite).await;
         let db = crate::infra::db::connect(&test_db.url, 2).await.unwrap();
         crate::infra::db::migrate(&db).await.unwrap();
-        publish(&db, AuthEvent::User(1)).await.unwrap();
+        publish(&db, AuthEvent::User(UserId(1))).await.unwrap();
         let mut reader = ChangeLog::from_now(&db).await.unwrap();
         assert_eq!(reader.read(&db).await.unwrap(), Changes::Events(vec![]));
 
-        let events = [AuthEvent::Session("ab12".into()), AuthEvent::User(7)];
+        let events = [
+            AuthEvent::Session("ab12".into()),
+            AuthEvent::User(UserId(7)),
+        ];
         for event in events.clone() {
             publish(&db, event).await.unwrap();
         }
@@ -157,18 +161,21 @@ mod tests {
         assert_eq!(reader.read(&db).await.unwrap(), Changes::Events(vec![]));
 
         // Trimmed before this reader got to it.
-        publish(&db, AuthEvent::User(8)).await.unwrap();
+        publish(&db, AuthEvent::User(UserId(8))).await.unwrap();
         db.execute_unprepared("DELETE FROM auth_changes")
             .await
             .unwrap();
-        publish(&db, AuthEvent::User(9)).await.unwrap();
+        publish(&db, AuthEvent::User(UserId(9))).await.unwrap();
         assert_eq!(reader.read(&db).await.unwrap(), Changes::Missed);
         assert_eq!(reader.read(&db).await.unwrap(), Changes::Events(vec![]));
     }
 
     #[test]
     fn payloads_round_trip_and_garbage_is_ignored() {
-        for event in [AuthEvent::Session("ab12".into()), AuthEvent::User(42)] {
+        for event in [
+            AuthEvent::Session("ab12".into()),
+            AuthEvent::User(UserId(42)),
+        ] {
             assert_eq!(AuthEvent::parse(&event.payload()), Some(event));
         }
         for junk in ["", "x:1", "u:abc", "s"] {

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::UserId;
 use crate::auth::auth_events::{self, AuthEvent};
 use crate::{Error, Result, infra::secrets};
 
@@ -36,7 +37,7 @@ fn new_refresh_token(session_id: &str) -> SecretString {
 /// Starts a sign-in that lasts `lifetime` from `now`, whatever refreshes happen.
 pub async fn create(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     lifetime: Duration,
     now: DateTime<Utc>,
 ) -> Result<NewSession> {
@@ -67,6 +68,7 @@ pub fn is_live(s: &session::Model, now: DateTime<Utc>) -> bool {
 }
 
 /// The session and its user, if the session is live and belongs to `patreon_id`. One query.
+/// `patreon_id` is the token's `sub` claim as the caller read it, hence text.
 pub async fn find_live(
     db: &impl ConnectionTrait,
     session_id: &str,
@@ -96,7 +98,7 @@ pub async fn revoke(db: &impl ConnectionTrait, session_id: &str, now: DateTime<U
 /// Ends every sign-in of a user (fraud, a dead Patreon link, an admin's "sign out everywhere").
 pub async fn revoke_all_for_user(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<u64> {
     let result = session::Entity::update_many()
@@ -182,7 +184,7 @@ pub async fn rotate_refresh_token(
         .is_some_and(|at| now - at <= REFRESH_REUSE_GRACE);
     if !is_previous {
         tracing::info!(
-            user_id = user.id,
+            user_id = i64::from(user.id),
             "unknown refresh token for a live session"
         );
         return Err(Error::InvalidRefreshToken);
@@ -197,7 +199,7 @@ pub async fn rotate_refresh_token(
     // The genuine replaced token, replayed late: assume theft and end the whole family.
     revoke(db, &session.id, now).await?;
     tracing::warn!(
-        user_id = user.id,
+        user_id = i64::from(user.id),
         "refresh token reuse detected; session revoked"
     );
     Err(Error::InvalidRefreshToken)

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use crate::Result;
+use crate::UserId;
 
 /// May the member enter paid content now: the rule granted access at the last check, and that
 /// check is no older than `stale_after`. A member imported from the old app and never checked
@@ -126,14 +127,14 @@ fn escape_like(term: &str) -> String {
         .replace('_', "\\_")
 }
 
-pub async fn find(db: &impl ConnectionTrait, user_id: i64) -> Result<Option<user::Model>> {
+pub async fn find(db: &impl ConnectionTrait, user_id: UserId) -> Result<Option<user::Model>> {
     Ok(user::Entity::find_by_id(user_id).one(db).await?)
 }
 
 /// The member's most recent checks, newest first.
 pub async fn history(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     limit: u64,
 ) -> Result<Vec<membership_check::Model>> {
     Ok(membership_check::Entity::find()

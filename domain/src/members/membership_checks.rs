@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use crate::Result;
+use crate::UserId;
 use crate::members::membership::AccessReason;
 
 /// Why a check ran and what it came to: stored in `membership_checks` (and a request's
@@ -17,7 +18,7 @@ pub use entity::states::{CheckOutcome, CheckTrigger};
 /// One audit row. `before` is `None` for a member's first sign-in; `after` is `None` when
 /// nothing was written (failed or skipped checks).
 pub struct CheckRecord<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub before: Option<&'a user::Model>,
     pub after: Option<&'a user::Model>,
     pub trigger: CheckTrigger,
@@ -59,7 +60,7 @@ pub async fn record(db: &impl ConnectionTrait, r: CheckRecord<'_>) -> Result<()>
 /// at or after `since`, if there was one.
 pub async fn succeeded_since(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     trigger: CheckTrigger,
     since: DateTime<Utc>,
 ) -> Result<Option<CheckOutcome>> {

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 
+use crate::PatreonUserId;
 use crate::Result;
 use crate::infra::crypto::{TokenCipher, token_aad};
 use crate::members::membership::{self, AccessDecision, MembershipPolicy};
@@ -19,7 +20,7 @@ pub const REFRESH_TOKEN_COLUMN: &str = "refresh_token";
 
 pub async fn find_by_patreon_id(
     db: &impl ConnectionTrait,
-    patreon_id: &str,
+    patreon_id: &PatreonUserId,
 ) -> Result<Option<user::Model>> {
     Ok(user::Entity::find()
         .filter(user::Column::PatreonId.eq(patreon_id))
@@ -30,7 +31,7 @@ pub async fn find_by_patreon_id(
 /// Encrypts a token pair for `patreon_id`'s row; each ciphertext is bound to its row and column.
 pub fn encrypt_tokens(
     cipher: &TokenCipher,
-    patreon_id: &str,
+    patreon_id: &PatreonUserId,
     access: &SecretString,
     refresh: &SecretString,
 ) -> Result<(String, String)> {
@@ -160,6 +161,6 @@ pub async fn record_sign_in(
     };
     membership_checks::record_decision(&txn, audit, decision.end_sessions).await?;
     txn.commit().await?;
-    tracing::info!(user_id = saved.id, granted = decision.granted, reason = ?decision.reason, "membership decided at sign-in");
+    tracing::info!(user_id = i64::from(saved.id), granted = decision.granted, reason = ?decision.reason, "membership decided at sign-in");
     Ok(saved)
 }

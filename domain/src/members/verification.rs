@@ -13,6 +13,7 @@ use sea_orm::{
     IntoActiveModel,
 };
 
+use crate::UserId;
 use crate::infra::crypto::TokenCipher;
 use crate::members::membership::{self, AccessReason, MembershipPolicy};
 use crate::members::membership_checks::{self, CheckOutcome, CheckRecord, CheckTrigger};
@@ -48,7 +49,7 @@ impl Verifier<'_> {
     pub async fn verify(
         &self,
         db: &DatabaseConnection,
-        user_id: i64,
+        user_id: UserId,
         trigger: CheckTrigger,
     ) -> Result<Verification> {
         let before = user::Entity::find_by_id(user_id)
@@ -190,7 +191,7 @@ impl Verifier<'_> {
         };
         membership_checks::record(db, audit).await?;
         tracing::warn!(
-            user_id = before.id,
+            user_id = i64::from(before.id),
             trigger = trigger.as_str(),
             error = label,
             "membership check failed; status kept"
@@ -262,7 +263,7 @@ pub(crate) async fn record_state_in(
     };
     membership_checks::record_decision(txn, audit, decision.end_sessions).await?;
     tracing::info!(
-        user_id = before.id,
+        user_id = i64::from(before.id),
         trigger = trigger.as_str(),
         granted = decision.granted,
         changed,

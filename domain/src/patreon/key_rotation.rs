@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use crate::Result;
+use crate::UserId;
 use crate::infra::crypto::{TokenCipher, token_aad};
 use crate::members::users::{ACCESS_TOKEN_COLUMN, REFRESH_TOKEN_COLUMN};
 
@@ -36,7 +37,7 @@ pub async fn reencrypt_all(
     cipher: &TokenCipher,
 ) -> Result<RotationReport> {
     let mut report = RotationReport::default();
-    let mut after_id = 0i64;
+    let mut after_id = UserId(0);
     loop {
         let batch = user::Entity::find()
             .filter(user::Column::Id.gt(after_id))

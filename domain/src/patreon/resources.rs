@@ -5,12 +5,13 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::PatreonError;
+use crate::PatreonUserId;
 use crate::members::membership::{ChargeStatus, EntitledTier, MemberSnapshot, PatronStatus};
 
 /// The signed-in Patreon user, with their membership of our campaign if they have one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    pub patreon_id: String,
+    pub patreon_id: PatreonUserId,
     pub email: Option<String>,
     pub email_verified: bool,
     pub full_name: Option<String>,
@@ -147,7 +148,7 @@ pub fn parse_identity(
         .transpose()?;
 
     Ok(Identity {
-        patreon_id: patreon_id.to_owned(),
+        patreon_id: PatreonUserId::from(patreon_id),
         email: text(attrs, "email").filter(|e| !e.is_empty() && e.len() <= 320),
         email_verified: attrs
             .get("is_email_verified")
@@ -164,7 +165,7 @@ pub fn parse_identity(
 /// membership it is, of which campaign, and its state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CampaignMember {
-    pub patreon_user_id: Option<String>,
+    pub patreon_user_id: Option<PatreonUserId>,
     pub campaign_id: Option<String>,
     pub snapshot: MemberSnapshot,
 }
@@ -190,7 +191,7 @@ pub fn parse_member_document(body: &Value) -> Result<CampaignMember, PatreonErro
             .map(|id| (*id).to_owned())
     };
     Ok(CampaignMember {
-        patreon_user_id: first_id("user"),
+        patreon_user_id: first_id("user").map(PatreonUserId::from),
         campaign_id: first_id("campaign"),
         snapshot: member_snapshot(data, included)?,
     })

@@ -13,7 +13,7 @@ use crate::patreon::{PatreonError, budget::DEFAULT_PAUSE};
 use crate::work::jobs::{Job, JobQueue, MAX_ATTEMPTS, backoff, retry_delay};
 use crate::work::leases;
 use crate::work::ledger::WorkRef;
-use crate::{Error, Result};
+use crate::{Error, Result, UserId};
 
 /// One member's check holds their lease this long, renewed while it runs; a check whose worker
 /// died lets others in after at most this long.
@@ -44,7 +44,7 @@ pub async fn run(
     queue: &JobQueue,
     verifier: &Verifier<'_>,
     job: Job,
-    user_id: i64,
+    user_id: UserId,
     trigger: CheckTrigger,
 ) -> Result<CheckRun> {
     let key = leases::member_key(user_id);
@@ -68,13 +68,14 @@ struct Check<'a> {
     db: &'a DatabaseConnection,
     queue: &'a JobQueue,
     verifier: &'a Verifier<'a>,
-    user_id: i64,
+    user_id: UserId,
     trigger: CheckTrigger,
 }
 
 impl Check<'_> {
     async fn run_leased(&self, job: Job) -> Result<CheckRun> {
         let (db, user_id) = (self.db, self.user_id);
+        let log_id = i64::from(user_id); // logs carry ids as plain numbers
         let work = WorkRef::of(&job);
         let Some(attempt) = work.start(db).await? else {
             return Ok(CheckRun::Done); // a duplicate delivery, or the member was erased meanwhile
@@ -83,7 +84,11 @@ impl Check<'_> {
             // Attempts are counted as they start, so runs that killed their worker count too; a
             // job that keeps crashing ends here, dead, instead of looping (docs/job-queue.md §3.4).
             let _ = work.give_up(db, "crashed").await?;
-            tracing::error!(user_id, attempt, "verification crashed too often; given up");
+            tracing::error!(
+                user_id = log_id,
+                attempt,
+                "verification crashed too often; given up"
+            );
             return Ok(CheckRun::Poisoned);
         }
         let outcome = self.verifier.verify(db, user_id, self.trigger).await;
@@ -95,7 +100,7 @@ impl Check<'_> {
             push_after(self.queue, job, delay).await?;
             let delay_ms = delay.as_millis() as u64;
             tracing::info!(
-                user_id,
+                user_id = log_id,
                 delay_ms,
                 "Patreon rate limited the check; deferred"
             );
@@ -110,7 +115,7 @@ impl Check<'_> {
             push_after(self.queue, job, delay).await?;
             let delay_ms = delay.as_millis() as u64;
             tracing::info!(
-                user_id,
+                user_id = log_id,
                 attempt,
                 reason,
                 delay_ms,
@@ -123,7 +128,7 @@ impl Check<'_> {
             Ok(_) => CheckRun::Done,
             Err(Error::UnknownUser) => {
                 // Erased since the job was queued: nothing to check, and nobody to recreate.
-                tracing::info!(user_id, "member no longer exists; check skipped");
+                tracing::info!(user_id = log_id, "member no longer exists; check skipped");
                 CheckRun::Done
             }
             Err(e) => CheckRun::Failed(e),

@@ -8,22 +8,22 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::work::jobs::JobQueue;
 use crate::work::ledger::{items, push, requests};
-use crate::{Error, Result};
+use crate::{Error, JobRequestId, PatreonUserId, Result, SweepId, UserId};
 
 /// Which record a dead job lives in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeadJobRef {
     /// A member's or admin's recheck (`job_requests`).
-    Recheck { request_id: String },
+    Recheck { request_id: JobRequestId },
     /// One member's check within a sweep (`sweep_items`).
-    SweepItem { sweep_id: i64, user_id: i64 },
+    SweepItem { sweep_id: SweepId, user_id: UserId },
 }
 
 #[derive(Clone, Debug)]
 pub struct DeadJob {
     pub job: DeadJobRef,
-    pub user_id: i64,
-    pub patreon_id: Option<String>,
+    pub user_id: UserId,
+    pub patreon_id: Option<PatreonUserId>,
     pub error: Option<String>,
     pub attempts: i32,
     pub failed_at: Option<DateTime<Utc>>,

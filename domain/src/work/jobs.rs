@@ -10,6 +10,7 @@ use apalis_sqlite::{SqlitePool, SqliteStorage};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
+use crate::{JobRequestId, SweepId, UserId, WebhookEventId};
 use entity::states::CheckTrigger;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,24 +19,24 @@ pub enum Job {
     /// Check one member against Patreon now; `request_id` names the `job_requests` row to
     /// report into when someone is waiting for the outcome, `sweep_id` the sweep it is part of.
     VerifyMembership {
-        user_id: i64,
+        user_id: UserId,
         trigger: CheckTrigger,
         #[serde(default)]
-        request_id: Option<String>,
+        request_id: Option<JobRequestId>,
         #[serde(default)]
-        sweep_id: Option<i64>,
+        sweep_id: Option<SweepId>,
     },
     /// Refresh one member's Patreon token pair if it expires soon. `attempt` counts transient
     /// failures so far (0 on the first run).
     RefreshToken {
-        user_id: i64,
+        user_id: UserId,
         #[serde(default)]
         attempt: i32,
     },
     /// Push what sweep `sweep_id` still owes (its fan-out, in batches from the database).
-    Sweep { sweep_id: i64 },
+    Sweep { sweep_id: SweepId },
     /// Apply the recorded Patreon webhook delivery `event_id`.
-    ApplyWebhook { event_id: i64 },
+    ApplyWebhook { event_id: WebhookEventId },
 }
 
 impl Job {
@@ -196,9 +197,9 @@ mod tests {
         assert_eq!(
             job,
             Job::VerifyMembership {
-                user_id: 7,
+                user_id: UserId(7),
                 trigger: CheckTrigger::Webhook,
-                request_id: Some("r1".into()),
+                request_id: Some(JobRequestId::from("r1")),
                 sweep_id: None,
             }
         );
@@ -211,6 +212,47 @@ mod tests {
         );
         let unknown = r#"{"type":"verify_membership","user_id":7,"trigger":"robot"}"#;
         assert!(serde_json::from_str::<Job>(unknown).is_err());
+    }
+
+    /// Jobs queued by a release from before the typed ids must still run after an upgrade: the
+    /// ids read and write as the bare numbers and strings they were.
+    #[test]
+    fn payloads_queued_before_the_typed_ids_read_and_write_unchanged() {
+        let queued = [
+            r#"{"type":"verify_membership","user_id":42,"trigger":"admin","request_id":"a1b2","sweep_id":null}"#,
+            r#"{"type":"verify_membership","user_id":42,"trigger":"sweep","request_id":null,"sweep_id":7}"#,
+            r#"{"type":"refresh_token","user_id":42,"attempt":2}"#,
+            r#"{"type":"sweep","sweep_id":7}"#,
+            r#"{"type":"apply_webhook","event_id":9}"#,
+        ];
+        for json in queued {
+            let job: Job = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_string(&job).unwrap(), json);
+        }
+        let old: Job =
+            serde_json::from_str(r#"{"type":"verify_membership","user_id":42,"trigger":"member"}"#)
+                .unwrap();
+        assert_eq!(
+            old,
+            Job::VerifyMembership {
+                user_id: UserId(42),
+                trigger: CheckTrigger::Member,
+                request_id: None,
+                sweep_id: None,
+            }
+        );
+        let Job::VerifyMembership {
+            request_id,
+            sweep_id,
+            ..
+        } = serde_json::from_str(queued[0]).unwrap()
+        else {
+            panic!("a verification")
+        };
+        assert_eq!(
+            (request_id, sweep_id),
+            (Some(JobRequestId::from("a1b2")), None::<SweepId>)
+        );
     }
 
     #[test]

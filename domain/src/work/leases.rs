@@ -11,11 +11,12 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
+use crate::UserId;
 use crate::{Result, infra::secrets};
 
 /// The lease every change to one member's membership runs under (checks, webhook deliveries,
 /// erasure).
-pub fn member_key(user_id: i64) -> String {
+pub fn member_key(user_id: UserId) -> String {
     format!("verify:{user_id}")
 }
 

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use crate::Result;
+use crate::SweepId;
 
 /// Finished rechecks, including those that gave up (the dead letters), are kept this long.
 pub const JOB_REQUESTS: Duration = Duration::days(90);
@@ -38,7 +39,7 @@ pub async fn purge(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Purg
         .exec(db)
         .await?
         .rows_affected;
-    let old_sweeps: Vec<i64> = sweep::Entity::find()
+    let old_sweeps: Vec<SweepId> = sweep::Entity::find()
         .select_only()
         .column(sweep::Column::Id)
         .filter(sweep::Column::FinishedAt.lt(now - SWEEPS))

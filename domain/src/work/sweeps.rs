@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use crate::Result;
+use crate::SweepId;
 use crate::work::jobs::{Job, JobQueue};
 use crate::work::ledger::items;
 
@@ -75,7 +76,7 @@ pub async fn start(
             .filter(sweep::Column::Id.eq(sweep.id))
             .exec(&txn)
             .await?;
-        tracing::info!(sweep_id = sweep.id, tick, total, "sweep started");
+        tracing::info!(sweep_id = i64::from(sweep.id), tick, total, "sweep started");
     }
     txn.commit().await?;
     Ok(sweep::Entity::find_by_id(sweep.id)
@@ -84,7 +85,7 @@ pub async fn start(
         .unwrap_or(sweep))
 }
 
-pub async fn progress(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Progress> {
+pub async fn progress(db: &impl ConnectionTrait, sweep_id: SweepId) -> Result<Progress> {
     let total = sweep::Entity::find_by_id(sweep_id)
         .one(db)
         .await?
@@ -162,6 +163,6 @@ pub async fn start_manual(
     Ok(ManualSweep::Started(sweep))
 }
 
-pub async fn find(db: &impl ConnectionTrait, sweep_id: i64) -> Result<Option<sweep::Model>> {
+pub async fn find(db: &impl ConnectionTrait, sweep_id: SweepId) -> Result<Option<sweep::Model>> {
     Ok(sweep::Entity::find_by_id(sweep_id).one(db).await?)
 }

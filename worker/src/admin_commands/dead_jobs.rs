@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::{bail, ensure};
 use clap::{ArgGroup, Subcommand};
+use domain::JobRequestId;
 use domain::work::dead_letters::{self, DeadJobRef};
 
 use super::{table, when};
@@ -40,7 +41,7 @@ pub fn format_ref(job: &DeadJobRef) -> String {
 pub fn parse_ref(raw: &str) -> anyhow::Result<DeadJobRef> {
     let parsed = match raw.split(':').collect::<Vec<_>>().as_slice() {
         ["recheck", id] if !id.is_empty() => Some(DeadJobRef::Recheck {
-            request_id: (*id).to_owned(),
+            request_id: JobRequestId::from(*id),
         }),
         ["sweep", sweep, user] => match (sweep.parse(), user.parse()) {
             (Ok(sweep_id), Ok(user_id)) => Some(DeadJobRef::SweepItem { sweep_id, user_id }),
@@ -68,7 +69,7 @@ pub async fn list(ctx: &WorkerCtx, out: &mut impl Write) -> anyhow::Result<()> {
         .map(|d| {
             vec![
                 format_ref(&d.job),
-                d.patreon_id.clone().unwrap_or_default(),
+                d.patreon_id.as_deref().unwrap_or_default().to_owned(),
                 d.error.clone().unwrap_or_default(),
                 d.attempts.to_string(),
                 when(d.failed_at),

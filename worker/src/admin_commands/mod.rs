@@ -7,6 +7,7 @@ mod roles;
 mod table;
 mod users;
 
+use domain::PatreonUserId;
 use std::io::Write;
 
 use anyhow::{Context, bail};
@@ -84,7 +85,7 @@ async fn member(db: &impl ConnectionTrait, patreon_id: &str) -> anyhow::Result<u
     if !domain::patreon::resources::is_numeric_id(patreon_id) {
         bail!("{patreon_id:?} is not a Patreon user id (those are numbers)");
     }
-    domain::members::users::find_by_patreon_id(db, patreon_id)
+    domain::members::users::find_by_patreon_id(db, &PatreonUserId::from(patreon_id))
         .await?
         .with_context(|| {
             format!(
@@ -97,7 +98,7 @@ async fn member(db: &impl ConnectionTrait, patreon_id: &str) -> anyhow::Result<u
 fn named(u: &user::Model) -> String {
     match &u.full_name {
         Some(name) => format!("{} ({})", u.patreon_id, table::printable(name)),
-        None => u.patreon_id.clone(),
+        None => u.patreon_id.to_string(),
     }
 }
 

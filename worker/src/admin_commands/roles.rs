@@ -76,7 +76,7 @@ pub async fn list(ctx: &WorkerCtx, out: &mut impl Write) -> anyhow::Result<()> {
                 (true, false) => "database",
                 (false, _) => "ADMIN_PATREON_IDS",
             };
-            vec![a.patreon_id.clone(), name, source.to_owned()]
+            vec![a.patreon_id.to_string(), name, source.to_owned()]
         })
         .collect();
     table::write(out, &["PATREON ID", "NAME", "GRANTED BY"], &rows)?;

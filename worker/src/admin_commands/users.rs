@@ -5,6 +5,7 @@ use std::{io::Write, time::Duration};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
+use domain::JobRequestId;
 use domain::{
     auth::admins,
     members::listing::{self, MemberQuery, MemberSort, StatusFilter},
@@ -100,7 +101,7 @@ pub async fn list(ctx: &WorkerCtx, filters: ListArgs, out: &mut impl Write) -> a
         .iter()
         .map(|u| {
             vec![
-                u.patreon_id.clone(),
+                u.patreon_id.to_string(),
                 u.full_name.clone().unwrap_or_default(),
                 u.email.clone().unwrap_or_default(),
                 yes_no(listing::is_paid_member(u, stale_after, now)).to_owned(),
@@ -128,7 +129,7 @@ pub async fn show(ctx: &WorkerCtx, patreon_id: &str, out: &mut impl Write) -> an
     let now = Utc::now();
     let text = |v: &Option<String>| v.as_deref().map_or_else(String::new, table::printable);
     let fields = [
-        ("patreon id", u.patreon_id.clone()),
+        ("patreon id", u.patreon_id.to_string()),
         ("name", text(&u.full_name)),
         ("email", text(&u.email)),
         ("tier", text(&u.tier_title)),
@@ -169,7 +170,10 @@ fn last_charge(u: &user::Model) -> String {
 }
 
 fn admin_role(u: &user::Model, ctx: &WorkerCtx) -> String {
-    let by_config = ctx.settings.admin_patreon_ids.contains(&u.patreon_id);
+    let by_config = ctx
+        .settings
+        .admin_patreon_ids
+        .contains(u.patreon_id.as_str());
     match (u.is_admin, by_config) {
         (true, true) => "yes (database, ADMIN_PATREON_IDS)",
         (true, false) => "yes (database)",
@@ -252,7 +256,7 @@ pub async fn recheck(
 /// Polls request `id` until it finishes, for at most `limit`.
 async fn wait_for(
     ctx: &WorkerCtx,
-    id: &str,
+    id: &JobRequestId,
     limit: Duration,
 ) -> anyhow::Result<job_request::Model> {
     let started = tokio::time::Instant::now();

@@ -81,13 +81,13 @@ fn start_worker(w: &World) {
 }
 
 async fn user_row(w: &World, patreon_id: &str) -> user::Model {
-    domain::members::users::find_by_patreon_id(&w.ctx.db, patreon_id)
+    domain::members::users::find_by_patreon_id(&w.ctx.db, &patreon_id.into())
         .await
         .unwrap()
         .unwrap()
 }
 
-async fn requests_of(w: &World, user_id: i64) -> Vec<job_request::Model> {
+async fn requests_of(w: &World, user_id: UserId) -> Vec<job_request::Model> {
     job_request::Entity::find()
         .filter(job_request::Column::UserId.eq(user_id))
         .all(&w.ctx.db)
@@ -357,7 +357,7 @@ async fn an_admin_listed_in_the_environment_cannot_be_revoked() {
 }
 
 /// A recheck of `user_id` that gave up, as a dead job.
-async fn dead_recheck(w: &World, user_id: i64) -> String {
+async fn dead_recheck(w: &World, user_id: UserId) -> JobRequestId {
     let requested = requests::request(
         &w.ctx.db,
         user_id,
@@ -433,7 +433,7 @@ async fn dead_jobs_are_listed_and_retried_on_postgres() {
     }
 }
 
-async fn live_sessions(w: &World, user_id: i64) -> u64 {
+async fn live_sessions(w: &World, user_id: UserId) -> u64 {
     session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::RevokedAt.is_null())

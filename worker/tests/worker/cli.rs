@@ -162,7 +162,7 @@ async fn a_mistyped_command_fails_with_clap_usage_and_changes_nothing() {
         );
         assert!(output.stdout.is_empty(), "worker {args:?}: {output:?}");
     }
-    let member = domain::members::users::find_by_patreon_id(&w.ctx.db, "3901")
+    let member = domain::members::users::find_by_patreon_id(&w.ctx.db, &"3901".into())
         .await
         .unwrap()
         .expect("the member was not erased");

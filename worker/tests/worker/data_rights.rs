@@ -37,7 +37,7 @@ async fn counts(w: &World) -> [u64; 4] {
 }
 
 async fn user_exists(w: &World, patreon_id: &str) -> bool {
-    domain::members::users::find_by_patreon_id(&w.ctx.db, patreon_id)
+    domain::members::users::find_by_patreon_id(&w.ctx.db, &patreon_id.into())
         .await
         .unwrap()
         .is_some()

@@ -54,7 +54,7 @@ pub async fn members(w: &World, first: u32, count: u32) {
     }
 }
 
-pub async fn start_sweep(w: &World, tick: &str) -> i64 {
+pub async fn start_sweep(w: &World, tick: &str) -> SweepId {
     let sweep = sweeps::start(
         &w.ctx.db,
         tick,
@@ -71,7 +71,7 @@ pub async fn start_sweep(w: &World, tick: &str) -> i64 {
 
 pub async fn wait_until(
     w: &World,
-    sweep_id: i64,
+    sweep_id: SweepId,
     limit: Duration,
     done: impl Fn(&Progress) -> bool,
 ) -> Progress {

@@ -8,6 +8,9 @@ use test_support::{Backend, TestDb};
 use url::Url;
 use worker::WorkerCtx;
 
+// The typed ids, for every test module (they all glob-import the helpers).
+pub use domain::{JobRequestId, SweepId, UserId, WebhookEventId};
+
 pub const CAMPAIGN: &str = "1234560";
 
 /// A schedule whose ticks are all in 2099: workers started by a test start no sweep of their own.
@@ -157,7 +160,7 @@ impl World {
     }
 
     /// Signs `user` in at the mock and records them, as the api's callback does; returns our id.
-    pub async fn signed_in(&self, user: MockUser) -> i64 {
+    pub async fn signed_in(&self, user: MockUser) -> UserId {
         let id = user.id.clone();
         self.mock.upsert_user(user);
         let patreon = &self.ctx.patreon;
@@ -196,7 +199,7 @@ impl World {
 
 impl World {
     /// A member's own recheck of `user_id`, recorded but not pushed.
-    pub async fn member_recheck(&self, user_id: i64) -> entity::job_request::Model {
+    pub async fn member_recheck(&self, user_id: UserId) -> entity::job_request::Model {
         let requested = domain::work::ledger::requests::request(
             &self.ctx.db,
             user_id,
@@ -214,7 +217,7 @@ impl World {
     }
 
     /// Request `id` once it has finished (within 15 s).
-    pub async fn finished_request(&self, id: &str) -> entity::job_request::Model {
+    pub async fn finished_request(&self, id: &JobRequestId) -> entity::job_request::Model {
         let read = || async {
             let found = domain::work::ledger::requests::find(&self.ctx.db, id)
                 .await

@@ -87,7 +87,7 @@ async fn paying_at(w: &World, at: chrono::DateTime<chrono::Utc>) -> u64 {
 }
 
 async fn member(w: &World, patreon_id: &str) -> user::Model {
-    find_by_patreon_id(&w.ctx.db, patreon_id)
+    find_by_patreon_id(&w.ctx.db, &patreon_id.into())
         .await
         .unwrap()
         .unwrap()
@@ -140,7 +140,10 @@ async fn ten_thousand_profiles_import_once_with_malformed_rows_reported() {
     assert_eq!(users.len(), 9960, "9,959 imported and the signed-in member");
     for id in ["abc1", "20011", "20016", "30000"] {
         assert!(
-            find_by_patreon_id(&w.ctx.db, id).await.unwrap().is_none(),
+            find_by_patreon_id(&w.ctx.db, &id.into())
+                .await
+                .unwrap()
+                .is_none(),
             "{id} imported"
         );
     }

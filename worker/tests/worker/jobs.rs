@@ -14,7 +14,7 @@ use test_support::{Backend, postgres_enabled};
 
 use crate::helpers::*;
 
-async fn expire_in(w: &World, user_id: i64, left: chrono::Duration) {
+async fn expire_in(w: &World, user_id: UserId, left: chrono::Duration) {
     user::Entity::update_many()
         .col_expr(
             user::Column::TokenExpiresAt,
@@ -26,7 +26,7 @@ async fn expire_in(w: &World, user_id: i64, left: chrono::Duration) {
         .unwrap();
 }
 
-async fn load(w: &World, user_id: i64) -> user::Model {
+async fn load(w: &World, user_id: UserId) -> user::Model {
     user::Entity::find_by_id(user_id)
         .one(&w.ctx.db)
         .await
@@ -345,7 +345,7 @@ async fn a_webhooks_recheck_does_not_use_up_the_members_own_recheck() {
     let w = World::new(Backend::Sqlite).await;
     let member = w.signed_in(MockUser::active_patron("2080", CAMPAIGN)).await;
     let cooldown = chrono::Duration::minutes(1);
-    let ask = |by: Option<i64>, trigger: CheckTrigger| {
+    let ask = |by: Option<UserId>, trigger: CheckTrigger| {
         requests::request(&w.ctx.db, member, by, trigger, cooldown, chrono::Utc::now())
     };
     let Requested::New(webhook) = ask(None, CheckTrigger::Webhook).await.unwrap() else {

@@ -34,7 +34,7 @@ async fn member(w: &World, patreon_id: &str) -> user::Model {
 }
 
 /// When the last recheck of `user_id` finished, if it has.
-async fn recheck_finished_at(w: &World, user_id: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+async fn recheck_finished_at(w: &World, user_id: UserId) -> Option<chrono::DateTime<chrono::Utc>> {
     job_request::Entity::find()
         .filter(job_request::Column::UserId.eq(user_id))
         .filter(job_request::Column::FinishedAt.is_not_null())

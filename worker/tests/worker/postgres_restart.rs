@@ -82,14 +82,14 @@ async fn a_database_crash_mid_sweep_is_survived_and_checks_everyone_once() {
 /// The audit trail holds exactly one sweep check per member, and it succeeded: nobody was
 /// checked twice (at once or one after the other) or recorded as failed because of the crash.
 async fn assert_each_member_checked_once(w: &World) {
-    let member_ids: Vec<i64> = user::Entity::find()
+    let member_ids: Vec<UserId> = user::Entity::find()
         .select_only()
         .column(user::Column::Id)
         .into_tuple()
         .all(&w.ctx.db)
         .await
         .unwrap();
-    let checks: Vec<(i64, String)> = membership_check::Entity::find()
+    let checks: Vec<(UserId, String)> = membership_check::Entity::find()
         .select_only()
         .column(membership_check::Column::UserId)
         .column(membership_check::Column::Outcome)
@@ -98,7 +98,7 @@ async fn assert_each_member_checked_once(w: &World) {
         .all(&w.ctx.db)
         .await
         .unwrap();
-    let mut by_member: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut by_member: HashMap<UserId, Vec<String>> = HashMap::new();
     for (user_id, outcome) in checks {
         by_member.entry(user_id).or_default().push(outcome);
     }

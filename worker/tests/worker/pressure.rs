@@ -26,7 +26,7 @@ fn sweep_now_process(w: &World) -> Reaped {
 }
 
 /// The sweep `sweep --now` started, once it exists.
-async fn started_sweep(w: &World) -> i64 {
+async fn started_sweep(w: &World) -> SweepId {
     eventually(
         "sweep --now to start its sweep",
         Duration::from_secs(30),
@@ -38,7 +38,7 @@ async fn started_sweep(w: &World) -> i64 {
     .await
 }
 
-async fn progress(w: &World, sweep: i64) -> Progress {
+async fn progress(w: &World, sweep: SweepId) -> Progress {
     sweeps::progress(&w.ctx.db, sweep).await.unwrap()
 }
 
@@ -101,7 +101,7 @@ async fn a_429_storm_slows_a_sweep_down_and_gives_up_on_no_member() {
     assert!(dead.is_empty(), "no member was given up: {dead:?}");
 }
 
-async fn eventually_true_verified(w: &World, sweep: i64, verified: u64) {
+async fn eventually_true_verified(w: &World, sweep: SweepId, verified: u64) {
     eventually(
         "members verified under the storm",
         Duration::from_secs(120),

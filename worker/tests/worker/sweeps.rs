@@ -165,7 +165,7 @@ async fn transient_failures_are_retried_and_dead_links_are_accounted_for() {
         (4, 4, 0, 1),
         "{p:?}"
     );
-    let revoked = domain::members::users::find_by_patreon_id(&w.ctx.db, "803")
+    let revoked = domain::members::users::find_by_patreon_id(&w.ctx.db, &"803".into())
         .await
         .unwrap()
         .unwrap();

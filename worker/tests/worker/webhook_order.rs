@@ -25,14 +25,14 @@ async fn world(backend: Backend) -> Option<World> {
     )
 }
 
-async fn apply(w: &World, event_id: i64) -> Applied {
+async fn apply(w: &World, event_id: WebhookEventId) -> Applied {
     let policy = &w.ctx.settings.membership;
     webhooks::apply(&w.ctx.db, policy, event_id, Utc::now())
         .await
         .unwrap()
 }
 
-async fn paying(w: &World, user_id: i64) -> bool {
+async fn paying(w: &World, user_id: UserId) -> bool {
     user::Entity::find_by_id(user_id)
         .one(&w.ctx.db)
         .await

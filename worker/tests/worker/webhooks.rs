@@ -42,7 +42,11 @@ pub(crate) async fn member_document(w: &World, patreon_id: &str, variant: u32) -
 }
 
 /// Records `body` as received at `at`; returns the event id.
-pub(crate) async fn deliver(w: &World, body: &str, at: chrono::DateTime<chrono::Utc>) -> i64 {
+pub(crate) async fn deliver(
+    w: &World,
+    body: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> WebhookEventId {
     let received = webhooks::receive(&w.ctx.db, body.as_bytes(), "members:update", CAMPAIGN, at)
         .await
         .unwrap()
@@ -53,14 +57,14 @@ pub(crate) async fn deliver(w: &World, body: &str, at: chrono::DateTime<chrono::
     event_id
 }
 
-async fn apply(w: &World, event_id: i64) -> webhooks::Applied {
+async fn apply(w: &World, event_id: WebhookEventId) -> webhooks::Applied {
     let policy = &w.ctx.settings.membership;
     webhooks::apply(&w.ctx.db, policy, event_id, chrono::Utc::now())
         .await
         .unwrap()
 }
 
-async fn paying(w: &World, user_id: i64) -> bool {
+async fn paying(w: &World, user_id: UserId) -> bool {
     user::Entity::find_by_id(user_id)
         .one(&w.ctx.db)
         .await

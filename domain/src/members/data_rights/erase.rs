@@ -16,6 +16,7 @@ use super::Subject;
 use crate::auth::auth_events::{self, AuthEvent};
 use crate::work::ledger::items;
 use crate::{Error, Result, work::leases};
+use crate::{SweepId, UserId};
 
 /// Rows removed (or, from [`preview`], that would be), by table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -52,7 +53,7 @@ impl ErasureReport {
 }
 
 /// What [`erase`] would remove now, changing nothing.
-pub async fn preview(db: &impl ConnectionTrait, user_id: i64) -> Result<ErasureReport> {
+pub async fn preview(db: &impl ConnectionTrait, user_id: UserId) -> Result<ErasureReport> {
     let s = Subject::load(db, user_id).await?;
     Ok(ErasureReport {
         users: 1,
@@ -90,7 +91,7 @@ pub async fn preview(db: &impl ConnectionTrait, user_id: i64) -> Result<ErasureR
 /// Erases member `user_id` (see the module doc of [`super`]). `Error::UnknownUser` when there is
 /// no such member, `Error::MemberBusy` while a check or webhook delivery of theirs is running;
 /// either way nothing changes.
-pub async fn erase(db: &DatabaseConnection, user_id: i64) -> Result<ErasureReport> {
+pub async fn erase(db: &DatabaseConnection, user_id: UserId) -> Result<ErasureReport> {
     let txn = crate::infra::db::begin_write(db).await?;
     let s = Subject::load(&txn, user_id).await?;
     // Held until the commit removes it: no check of the member can start meanwhile, and none is
@@ -154,7 +155,7 @@ pub async fn erase(db: &DatabaseConnection, user_id: i64) -> Result<ErasureRepor
 /// Removes the member from every sweep: each counts one member fewer, and a running sweep that
 /// owed only them is finished.
 async fn erase_sweep_items(txn: &impl ConnectionTrait, s: &Subject) -> Result<u64> {
-    let sweep_ids: Vec<i64> = sweep_item::Entity::find()
+    let sweep_ids: Vec<SweepId> = sweep_item::Entity::find()
         .select_only()
         .column(sweep_item::Column::SweepId)
         .filter(s.sweep_items())

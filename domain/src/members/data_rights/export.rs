@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::Subject;
 use crate::Result;
+use crate::{JobRequestId, PatreonUserId, SweepId, UserId, WebhookEventId};
 
 /// Bumped whenever a field changes meaning or goes away (adding one does not).
 pub const FORMAT_VERSION: u32 = 1;
@@ -26,7 +27,7 @@ pub struct MemberExport {
     /// Rechecks of their membership (asked by them or by an admin).
     pub rechecks: Vec<RecheckRecord>,
     /// Ids of rechecks of other members they asked for as an admin.
-    pub rechecks_requested_for_others: Vec<String>,
+    pub rechecks_requested_for_others: Vec<JobRequestId>,
     pub sweep_items: Vec<SweepItemRecord>,
     pub webhook_events: Vec<WebhookEventRecord>,
 }
@@ -34,8 +35,8 @@ pub struct MemberExport {
 /// The `users` row without its token ciphertexts.
 #[derive(Clone, Debug, Serialize)]
 pub struct MemberRecord {
-    pub id: i64,
-    pub patreon_id: String,
+    pub id: UserId,
+    pub patreon_id: PatreonUserId,
     pub email: Option<String>,
     pub full_name: Option<String>,
     pub avatar_url: Option<String>,
@@ -196,7 +197,7 @@ impl From<membership_check::Model> for MembershipCheckRecord {
 /// A recheck; `trigger` says who asked (`member` or `admin`). The admin is not named.
 #[derive(Clone, Debug, Serialize)]
 pub struct RecheckRecord {
-    pub id: String,
+    pub id: JobRequestId,
     pub kind: String,
     pub trigger: String,
     pub status: String,
@@ -227,7 +228,7 @@ impl From<job_request::Model> for RecheckRecord {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepItemRecord {
-    pub sweep_id: i64,
+    pub sweep_id: SweepId,
     pub status: String,
     pub outcome: Option<String>,
     pub error: Option<String>,
@@ -253,7 +254,7 @@ impl From<sweep_item::Model> for SweepItemRecord {
 /// A Patreon delivery about the member, with what it said about them.
 #[derive(Clone, Debug, Serialize)]
 pub struct WebhookEventRecord {
-    pub id: i64,
+    pub id: WebhookEventId,
     pub trigger: String,
     pub member_id: Option<String>,
     pub campaign_id: Option<String>,
@@ -285,7 +286,7 @@ impl From<webhook_event::Model> for WebhookEventRecord {
 }
 
 /// Everything stored about member `user_id`; `Error::UnknownUser` when there is no such member.
-pub async fn export(db: &impl ConnectionTrait, user_id: i64) -> Result<MemberExport> {
+pub async fn export(db: &impl ConnectionTrait, user_id: UserId) -> Result<MemberExport> {
     let subject = Subject::load(db, user_id).await?;
     let sessions = session::Entity::find()
         .filter(subject.sessions())

@@ -42,6 +42,7 @@ use sea_orm::{
     sea_query::{Query, SelectStatement},
 };
 
+use crate::UserId;
 use crate::{Error, Result};
 
 /// How one member is named across the tables.
@@ -50,7 +51,7 @@ struct Subject {
 }
 
 impl Subject {
-    async fn load(db: &impl ConnectionTrait, user_id: i64) -> Result<Self> {
+    async fn load(db: &impl ConnectionTrait, user_id: UserId) -> Result<Self> {
         let user = user::Entity::find_by_id(user_id)
             .one(db)
             .await?
@@ -58,7 +59,7 @@ impl Subject {
         Ok(Self { user })
     }
 
-    fn id(&self) -> i64 {
+    fn id(&self) -> UserId {
         self.user.id
     }
 

@@ -14,6 +14,7 @@ use sea_orm::{
 use super::profile::{self, Profile, SkipReason};
 use super::report::ImportReport;
 use super::source::SourceRow;
+use crate::{PatreonUserId, UserId};
 
 /// Rows per INSERT: 14 values each stays far below both databases' bound-parameter limits.
 const INSERT_CHUNK: usize = 500;
@@ -21,7 +22,7 @@ const INSERT_CHUNK: usize = 500;
 /// What a valid profile comes to against the stored user.
 enum Action {
     Create,
-    Update(i64),
+    Update(UserId),
     Unchanged,
     /// Patreon's data is stored for this member; the import leaves them alone entirely.
     AlreadyVerified,
@@ -126,7 +127,7 @@ async fn plan<'p>(
     profiles: &'p [Profile],
 ) -> Result<Vec<(&'p Profile, Action)>, sea_orm::DbErr> {
     let ids: HashSet<&str> = profiles.iter().map(|p| p.patreon_id.as_str()).collect();
-    let stored: HashMap<String, user::Model> = user::Entity::find()
+    let stored: HashMap<PatreonUserId, user::Model> = user::Entity::find()
         .filter(user::Column::PatreonId.is_in(ids))
         .all(db)
         .await?
@@ -200,7 +201,7 @@ async fn insert(
 /// extends the access an import gives. `false` when a sign-in or check got there first.
 async fn update(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     p: &Profile,
     now: DateTime<Utc>,
 ) -> Result<bool, sea_orm::DbErr> {

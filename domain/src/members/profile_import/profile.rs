@@ -1,6 +1,7 @@
 //! Turning one source row into a profile fit for `users`, or the reason it is not.
 
 use super::source::SourceRow;
+use crate::PatreonUserId;
 
 pub const MAX_EMAIL: usize = 254;
 pub const MAX_NAME: usize = 255;
@@ -11,7 +12,7 @@ pub const MAX_TIER: usize = 255;
 /// (absent counts as false, so an unknown paid flag never grants access).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
-    pub patreon_id: String,
+    pub patreon_id: PatreonUserId,
     pub email: Option<String>,
     /// Why the row's email was left out, when it was.
     pub email_dropped: Option<EmailDropped>,
@@ -112,7 +113,7 @@ pub fn parse(row: &SourceRow) -> Result<Profile, SkipReason> {
         return Err(SkipReason::TierTooLong);
     }
     Ok(Profile {
-        patreon_id: id.to_owned(),
+        patreon_id: PatreonUserId::from(id),
         email: email.map(str::to_owned),
         email_dropped,
         name: name.map(str::to_owned),

@@ -120,7 +120,7 @@ impl World {
         .unwrap()
     }
 
-    async fn user(&self, id: i64) -> user::Model {
+    async fn user(&self, id: UserId) -> user::Model {
         user::Entity::find_by_id(id)
             .one(&self.db)
             .await
@@ -128,7 +128,7 @@ impl World {
             .unwrap()
     }
 
-    async fn checks(&self, id: i64) -> Vec<membership_check::Model> {
+    async fn checks(&self, id: UserId) -> Vec<membership_check::Model> {
         membership_check::Entity::find()
             .filter(membership_check::Column::UserId.eq(id))
             .order_by_asc(membership_check::Column::Id)
@@ -253,7 +253,9 @@ test_support::on_both_backends! {
 async fn an_unknown_user_is_an_error_not_a_panic() {
     let w = World::new(Backend::Sqlite).await;
     assert!(matches!(
-        w.verifier().verify(&w.db, 999, CheckTrigger::Admin).await,
+        w.verifier()
+            .verify(&w.db, UserId(999), CheckTrigger::Admin)
+            .await,
         Err(Error::UnknownUser)
     ));
 }

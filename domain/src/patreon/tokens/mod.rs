@@ -9,6 +9,7 @@ use entity::user;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::ExprTrait};
 use secrecy::SecretString;
 
+use crate::UserId;
 use crate::infra::crypto::{TokenCipher, token_aad};
 use crate::members::users::{ACCESS_TOKEN_COLUMN, REFRESH_TOKEN_COLUMN, encrypt_tokens};
 use crate::patreon::PatreonClient;
@@ -58,7 +59,7 @@ pub async fn keep_alive(
         Ok(_) => Ok(KeepAlive::Fresh),
         Err(Error::Patreon(e)) if e.is_transient() => {
             tracing::warn!(
-                user_id = u.id,
+                user_id = i64::from(u.id),
                 reason = e.kind(),
                 "Patreon token refresh postponed"
             );
@@ -74,7 +75,7 @@ pub fn access_token(cipher: &TokenCipher, u: &user::Model) -> Result<SecretStrin
     Ok(cipher.decrypt(stored, &token_aad(&u.patreon_id, ACCESS_TOKEN_COLUMN))?)
 }
 
-async fn load(db: &impl ConnectionTrait, user_id: i64) -> Result<user::Model> {
+async fn load(db: &impl ConnectionTrait, user_id: UserId) -> Result<user::Model> {
     user::Entity::find_by_id(user_id)
         .one(db)
         .await?
@@ -87,7 +88,7 @@ pub async fn refresh_if_expiring(
     db: &impl ConnectionTrait,
     patreon: &PatreonClient,
     cipher: &TokenCipher,
-    user_id: i64,
+    user_id: UserId,
     within: Duration,
 ) -> Result<RefreshOutcome> {
     let due = |u: &user::Model| {
@@ -114,7 +115,7 @@ async fn refresh_while(
     db: &impl ConnectionTrait,
     patreon: &PatreonClient,
     cipher: &TokenCipher,
-    user_id: i64,
+    user_id: UserId,
     due: impl Fn(&user::Model) -> bool,
 ) -> Result<RefreshOutcome> {
     let mut waited = false;
@@ -201,13 +202,13 @@ async fn refresh_with_lease(
                 expires_at: Some(expires_at),
             };
             store_refreshed(db, u, pair, lease_until).await?;
-            tracing::info!(user_id = u.id, "Patreon token refreshed");
+            tracing::info!(user_id = i64::from(u.id), "Patreon token refreshed");
             Ok(())
         }
         Err(e) if e.is_dead_link() => {
             mark_link_dead(db, u).await?;
             tracing::warn!(
-                user_id = u.id,
+                user_id = i64::from(u.id),
                 reason = e.kind(),
                 "Patreon link dead; sessions ended"
             );
@@ -236,7 +237,11 @@ pub(crate) async fn mark_link_dead(db: &impl ConnectionTrait, u: &user::Model) -
 
 /// Members whose pair expires within `within` and can still be refreshed (no refresh under way),
 /// at most `limit`, soonest first: what the reconciler turns into *refresh token* jobs.
-pub async fn expiring(db: &impl ConnectionTrait, within: Duration, limit: u64) -> Result<Vec<i64>> {
+pub async fn expiring(
+    db: &impl ConnectionTrait,
+    within: Duration,
+    limit: u64,
+) -> Result<Vec<UserId>> {
     use sea_orm::{QueryOrder, QuerySelect};
     let now = Utc::now();
     Ok(user::Entity::find()

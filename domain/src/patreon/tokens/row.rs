@@ -81,7 +81,7 @@ pub(super) async fn store_refreshed(
     let stored =
         crate::infra::db_retry::until(lease_until, || write_pair(db, u, pair.clone(), false)).await;
     if let Err(e) = &stored {
-        tracing::error!(user_id = u.id, error = %e, "refreshed Patreon token lost: cannot store it");
+        tracing::error!(user_id = i64::from(u.id), error = %e, "refreshed Patreon token lost: cannot store it");
     }
     stored
 }

@@ -12,14 +12,14 @@ use sea_orm::{
 };
 
 use super::Transition;
-use crate::Result;
+use crate::{PatreonUserId, Result, WebhookEventId};
 
 /// A verified delivery, as it is recorded.
 pub struct NewDelivery {
     pub body_sha256: String,
     pub trigger: String,
     pub member_id: Option<String>,
-    pub patreon_user_id: Option<String>,
+    pub patreon_user_id: Option<PatreonUserId>,
     pub campaign_id: Option<String>,
     pub body: String,
     /// For our campaign: to be applied. Otherwise recorded as `ignored`.
@@ -29,7 +29,7 @@ pub struct NewDelivery {
 
 /// **record**: inserts the delivery once per body, `pending` for our campaign and `ignored`
 /// otherwise. Returns its id, or `None` when the same body was recorded before.
-pub async fn record(db: &impl ConnectionTrait, d: NewDelivery) -> Result<Option<i64>> {
+pub async fn record(db: &impl ConnectionTrait, d: NewDelivery) -> Result<Option<WebhookEventId>> {
     let (status, outcome) = match d.ours {
         true => (DeliveryStatus::Pending, None),
         false => (
@@ -91,7 +91,7 @@ impl Settlement {
 /// **settle**: a `pending` delivery was dealt with. Unmoved when it was not pending.
 pub async fn settle(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: WebhookEventId,
     how: Settlement,
     now: DateTime<Utc>,
 ) -> Result<Transition> {
@@ -110,8 +110,11 @@ pub async fn settle(
 /// **release_waiting**: deliveries kept for `patreon_id` until they signed in are `pending`
 /// again, so they are applied (or found older than the sign-in's own check). Returns their ids,
 /// to be pushed.
-pub async fn release_waiting(db: &impl ConnectionTrait, patreon_id: &str) -> Result<Vec<i64>> {
-    let waiting: Vec<i64> = webhook_event::Entity::find()
+pub async fn release_waiting(
+    db: &impl ConnectionTrait,
+    patreon_id: &PatreonUserId,
+) -> Result<Vec<WebhookEventId>> {
+    let waiting: Vec<WebhookEventId> = webhook_event::Entity::find()
         .select_only()
         .column(webhook_event::Column::Id)
         .filter(webhook_event::Column::PatreonUserId.eq(patreon_id))
@@ -137,7 +140,7 @@ pub async fn release_waiting(db: &impl ConnectionTrait, patreon_id: &str) -> Res
 pub async fn stale_pending(
     db: &impl ConnectionTrait,
     lost_after: chrono::Duration,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<WebhookEventId>> {
     Ok(webhook_event::Entity::find()
         .select_only()
         .column(webhook_event::Column::Id)

@@ -11,12 +11,12 @@ use sea_orm::{
 };
 
 use super::Transition;
-use crate::Result;
 use crate::members::membership_checks;
+use crate::{Result, SweepId, UserId};
 
 /// **owe_everyone**: one `pending` item for every member, in one statement (no member list is
 /// held in memory). Call it in the transaction that created sweep `sweep_id`; returns how many.
-pub async fn owe_everyone(db: &impl ConnectionTrait, sweep_id: i64) -> Result<u64> {
+pub async fn owe_everyone(db: &impl ConnectionTrait, sweep_id: SweepId) -> Result<u64> {
     let owed = Query::select()
         .expr(Expr::val(sweep_id))
         .column(user::Column::Id)
@@ -39,7 +39,7 @@ pub async fn owe_everyone(db: &impl ConnectionTrait, sweep_id: i64) -> Result<u6
 }
 
 /// The same item, by sweep and member.
-fn item(sweep_id: i64, user_id: i64) -> sea_orm::Condition {
+fn item(sweep_id: SweepId, user_id: UserId) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(sweep_item::Column::SweepId.eq(sweep_id))
         .add(sweep_item::Column::UserId.eq(user_id))
@@ -50,10 +50,10 @@ fn item(sweep_id: i64, user_id: i64) -> sea_orm::Condition {
 /// reconcilers never push the same item twice.
 pub async fn claim_pending(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
+    sweep_id: SweepId,
     batch: u64,
-) -> Result<Vec<i64>> {
-    let users: Vec<i64> = sweep_item::Entity::find()
+) -> Result<Vec<UserId>> {
+    let users: Vec<UserId> = sweep_item::Entity::find()
         .select_only()
         .column(sweep_item::Column::UserId)
         .filter(sweep_item::Column::SweepId.eq(sweep_id))
@@ -83,8 +83,8 @@ pub async fn claim_pending(
 /// next round pushes them.
 pub async fn unclaim(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    users: Vec<i64>,
+    sweep_id: SweepId,
+    users: Vec<UserId>,
 ) -> Result<Transition> {
     let moved = sweep_item::Entity::update_many()
         .col_expr(sweep_item::Column::Status, Expr::value(ItemStatus::Pending))
@@ -100,9 +100,9 @@ pub async fn unclaim(
 /// lost (a Redis restart, a worker killed before it recorded anything).
 pub async fn stale(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
+    sweep_id: SweepId,
     older_than: Duration,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<UserId>> {
     Ok(sweep_item::Entity::find()
         .select_only()
         .column(sweep_item::Column::UserId)
@@ -116,7 +116,11 @@ pub async fn stale(
 
 /// **reclaim**: a `queued` item is pushed again (re-stamped); unmoved if someone else did, or it
 /// finished meanwhile.
-pub async fn reclaim(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64) -> Result<Transition> {
+pub async fn reclaim(
+    db: &impl ConnectionTrait,
+    sweep_id: SweepId,
+    user_id: UserId,
+) -> Result<Transition> {
     let claimed = sweep_item::Entity::update_many()
         .col_expr(sweep_item::Column::Status, Expr::value(ItemStatus::Queued))
         .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
@@ -130,7 +134,11 @@ pub async fn reclaim(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64) -> 
 /// **start**: counts the attempt of a job about to run; `None` when the item is already done (a
 /// duplicate delivery, or an earlier attempt whose check was recorded but not its item) or
 /// gone. Call it under the member's check lease.
-pub async fn start(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64) -> Result<Option<i32>> {
+pub async fn start(
+    db: &impl ConnectionTrait,
+    sweep_id: SweepId,
+    user_id: UserId,
+) -> Result<Option<i32>> {
     let started = sweep_item::Entity::update_many()
         .col_expr(
             sweep_item::Column::Attempts,
@@ -163,8 +171,8 @@ pub async fn start(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64) -> Re
 /// How `user_id`'s latest successful sweep check since `sweep_id` started came out, if any.
 async fn checked_since_start(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
 ) -> Result<Option<CheckOutcome>> {
     let Some(sweep) = sweep::Entity::find_by_id(sweep_id).one(db).await? else {
         return Ok(None);
@@ -175,8 +183,8 @@ async fn checked_since_start(
 /// **retry_later**: a transient failure; the item stays queued (re-stamped) while its retry waits.
 pub async fn retry_later(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
     error: &str,
 ) -> Result<Transition> {
     let moved = sweep_item::Entity::update_many()
@@ -194,8 +202,8 @@ pub async fn retry_later(
 /// failed.
 pub async fn defer(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
     error: &str,
 ) -> Result<Transition> {
     let moved = sweep_item::Entity::update_many()
@@ -217,8 +225,8 @@ pub async fn defer(
 /// ended, and closes the sweep when it was the last one.
 pub async fn finish(
     db: &impl ConnectionTrait,
-    sweep_id: i64,
-    user_id: i64,
+    sweep_id: SweepId,
+    user_id: UserId,
     outcome: CheckOutcome,
     error: Option<&str>,
 ) -> Result<Transition> {
@@ -237,7 +245,11 @@ pub async fn finish(
 
 /// **retry**: an admin retries a dead item (`done`, outcome `failed`) with a fresh attempt
 /// count: `pending` again, and its sweep is not finished any more.
-pub async fn retry(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64) -> Result<Transition> {
+pub async fn retry(
+    db: &impl ConnectionTrait,
+    sweep_id: SweepId,
+    user_id: UserId,
+) -> Result<Transition> {
     let reopened = sweep_item::Entity::update_many()
         .col_expr(sweep_item::Column::Status, Expr::value(ItemStatus::Pending))
         .col_expr(sweep_item::Column::Attempts, Expr::value(0))
@@ -269,7 +281,7 @@ pub async fn retry(db: &impl ConnectionTrait, sweep_id: i64, user_id: i64) -> Re
 }
 
 /// Marks the sweep finished once nothing is owed (also for a sweep of zero members).
-pub async fn close_sweep_if_complete(db: &impl ConnectionTrait, sweep_id: i64) -> Result<bool> {
+pub async fn close_sweep_if_complete(db: &impl ConnectionTrait, sweep_id: SweepId) -> Result<bool> {
     let open = sweep_item::Entity::find()
         .filter(sweep_item::Column::SweepId.eq(sweep_id))
         .filter(sweep_item::Column::Status.ne(ItemStatus::Done))
@@ -285,7 +297,7 @@ pub async fn close_sweep_if_complete(db: &impl ConnectionTrait, sweep_id: i64) -
         .exec(db)
         .await?;
     if closed.rows_affected == 1 {
-        tracing::info!(sweep_id, "sweep finished");
+        tracing::info!(sweep_id = i64::from(sweep_id), "sweep finished");
     }
     Ok(true)
 }

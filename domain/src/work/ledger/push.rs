@@ -10,7 +10,7 @@ use sea_orm::ConnectionTrait;
 use super::requests::{self, Requested};
 use super::{deliveries, items};
 use crate::work::jobs::{Job, JobQueue};
-use crate::{Error, Result};
+use crate::{Error, Result, SweepId, UserId};
 
 /// Records a recheck of `user_id` and pushes it: the one way the api, the dashboard and the CLI
 /// ask for a check. Answers with the new request, the one already open, or how long the
@@ -20,9 +20,9 @@ use crate::{Error, Result};
 pub async fn request_recheck(
     db: &impl ConnectionTrait,
     queue: &JobQueue,
-    user_id: i64,
+    user_id: UserId,
     trigger: CheckTrigger,
-    requested_by: Option<i64>,
+    requested_by: Option<UserId>,
     cooldown: Duration,
 ) -> Result<Requested> {
     let requested =
@@ -65,7 +65,7 @@ pub async fn repush_stale_requests(
 }
 
 /// The job of one member's check within sweep `sweep_id`.
-fn item_job(sweep_id: i64, user_id: i64) -> Job {
+fn item_job(sweep_id: SweepId, user_id: UserId) -> Job {
     Job::VerifyMembership {
         user_id,
         trigger: CheckTrigger::Sweep,
@@ -80,7 +80,7 @@ fn item_job(sweep_id: i64, user_id: i64) -> Job {
 pub async fn push_pending_items(
     db: &impl ConnectionTrait,
     queue: &JobQueue,
-    sweep_id: i64,
+    sweep_id: SweepId,
     batch: u64,
 ) -> Result<u64> {
     let mut pushed = 0;
@@ -103,7 +103,7 @@ pub async fn push_pending_items(
 pub async fn repush_stale_items(
     db: &impl ConnectionTrait,
     queue: &JobQueue,
-    sweep_id: i64,
+    sweep_id: SweepId,
     older_than: Duration,
 ) -> Result<u64> {
     let mut pushed = 0;

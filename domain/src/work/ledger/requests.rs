@@ -13,7 +13,7 @@ use sea_orm::{
 
 use super::Transition;
 use crate::work::jobs::Job;
-use crate::{Result, infra::secrets};
+use crate::{JobRequestId, Result, UserId, infra::secrets};
 
 const OPEN: [RequestStatus; 2] = RequestStatus::OPEN;
 
@@ -37,8 +37,8 @@ pub enum Requested {
 /// others re-read and report that one, so a lost race is an answer, never an error.
 pub async fn request(
     db: &impl ConnectionTrait,
-    user_id: i64,
-    requested_by: Option<i64>,
+    user_id: UserId,
+    requested_by: Option<UserId>,
     trigger: CheckTrigger,
     cooldown: Duration,
     now: DateTime<Utc>,
@@ -63,8 +63,8 @@ pub async fn request(
 }
 
 struct Ask {
-    user_id: i64,
-    requested_by: Option<i64>,
+    user_id: UserId,
+    requested_by: Option<UserId>,
     trigger: CheckTrigger,
     cooldown: Duration,
     now: DateTime<Utc>,
@@ -110,7 +110,7 @@ async fn try_request(db: &impl ConnectionTrait, ask: &Ask) -> Result<Option<Requ
     }) {
         return Ok(Some(Requested::TooSoon(left)));
     }
-    let id = secrets::random_id();
+    let id = JobRequestId::from(secrets::random_id());
     let inserted = insert_queued(db, &id, ask).await?;
     Ok(match inserted {
         1 => find(db, &id).await?.map(Requested::New),
@@ -119,9 +119,9 @@ async fn try_request(db: &impl ConnectionTrait, ask: &Ask) -> Result<Option<Requ
 }
 
 /// Inserts request `id` as `queued`; 0 rows when the member already has an open one.
-async fn insert_queued(db: &impl ConnectionTrait, id: &str, ask: &Ask) -> Result<u64> {
+async fn insert_queued(db: &impl ConnectionTrait, id: &JobRequestId, ask: &Ask) -> Result<u64> {
     let row = job_request::ActiveModel {
-        id: Set(id.to_owned()),
+        id: Set(id.clone()),
         kind: Set(RequestKind::VerifyMembership),
         user_id: Set(ask.user_id),
         requested_by: Set(ask.requested_by),
@@ -147,13 +147,16 @@ async fn insert_queued(db: &impl ConnectionTrait, id: &str, ask: &Ask) -> Result
         .await?)
 }
 
-pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<job_request::Model>> {
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+) -> Result<Option<job_request::Model>> {
     Ok(job_request::Entity::find_by_id(id).one(db).await?)
 }
 
 /// **start**: marks the request running and counts the attempt; returns the attempt number (1
 /// for the first), or `None` if the request is gone or already finished (a duplicate delivery).
-pub async fn start(db: &impl ConnectionTrait, id: &str) -> Result<Option<i32>> {
+pub async fn start(db: &impl ConnectionTrait, id: &JobRequestId) -> Result<Option<i32>> {
     let started = job_request::Entity::update_many()
         .col_expr(
             job_request::Column::Status,
@@ -176,7 +179,11 @@ pub async fn start(db: &impl ConnectionTrait, id: &str) -> Result<Option<i32>> {
 
 /// **retry_later**: a transient failure; the request is queued again (its retry is pushed with
 /// backoff), keeping the error for display.
-pub async fn retry_later(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<Transition> {
+pub async fn retry_later(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+    error: &str,
+) -> Result<Transition> {
     let moved = job_request::Entity::update_many()
         .col_expr(
             job_request::Column::Status,
@@ -192,7 +199,11 @@ pub async fn retry_later(db: &impl ConnectionTrait, id: &str, error: &str) -> Re
 
 /// **defer**: queued again without counting the attempt that just ran: Patreon rate limited
 /// the deployment, which says nothing about this member.
-pub async fn defer(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<Transition> {
+pub async fn defer(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+    error: &str,
+) -> Result<Transition> {
     let moved = job_request::Entity::update_many()
         .col_expr(
             job_request::Column::Status,
@@ -212,19 +223,27 @@ pub async fn defer(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<T
 }
 
 /// **succeed**: the check ran; `result` is what it found (e.g. `paying_member`).
-pub async fn succeed(db: &impl ConnectionTrait, id: &str, result: &str) -> Result<Transition> {
+pub async fn succeed(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+    result: &str,
+) -> Result<Transition> {
     finish(db, id, RequestStatus::Succeeded, Some(result), None).await
 }
 
 /// **give_up**: a permanent error, the last attempt failed, or the queue refused the push;
 /// `error` says which. Listed as a dead job until an admin retries it.
-pub async fn give_up(db: &impl ConnectionTrait, id: &str, error: &str) -> Result<Transition> {
+pub async fn give_up(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+    error: &str,
+) -> Result<Transition> {
     finish(db, id, RequestStatus::Failed, None, Some(error)).await
 }
 
 async fn finish(
     db: &impl ConnectionTrait,
-    id: &str,
+    id: &JobRequestId,
     status: RequestStatus,
     result: Option<&str>,
     error: Option<&str>,
@@ -243,7 +262,7 @@ async fn finish(
 
 /// **retry**: an admin retries a dead (`failed`) request with a fresh attempt count. Unmoved
 /// when it is not dead, or when the member has another open request (that one will run).
-pub async fn retry(db: &impl ConnectionTrait, id: &str) -> Result<Transition> {
+pub async fn retry(db: &impl ConnectionTrait, id: &JobRequestId) -> Result<Transition> {
     let none = Option::<String>::None;
     let reopened = job_request::Entity::update_many()
         .col_expr(

@@ -13,6 +13,7 @@ use test_support::{Backend, TestDb, postgres_enabled};
 use super::deliveries::{self, NewDelivery, Settlement};
 use super::requests::{self, Requested};
 use super::{Transition, items};
+use crate::{JobRequestId, PatreonUserId, SweepId, UserId};
 
 async fn database(backend: Backend) -> (DatabaseConnection, TestDb) {
     let test_db = TestDb::create(backend).await;
@@ -21,7 +22,7 @@ async fn database(backend: Backend) -> (DatabaseConnection, TestDb) {
     (db, test_db)
 }
 
-async fn member(db: &DatabaseConnection, patreon_id: &str) -> i64 {
+async fn member(db: &DatabaseConnection, patreon_id: &str) -> UserId {
     let now = Utc::now();
     let row = user::ActiveModel {
         patreon_id: Set(patreon_id.into()),
@@ -42,7 +43,7 @@ async fn member(db: &DatabaseConnection, patreon_id: &str) -> i64 {
         .id
 }
 
-async fn new_request(db: &DatabaseConnection, user_id: i64) -> job_request::Model {
+async fn new_request(db: &DatabaseConnection, user_id: UserId) -> job_request::Model {
     let requested = requests::request(
         db,
         user_id,
@@ -57,7 +58,7 @@ async fn new_request(db: &DatabaseConnection, user_id: i64) -> job_request::Mode
     }
 }
 
-async fn status(db: &DatabaseConnection, id: &str) -> RequestStatus {
+async fn status(db: &DatabaseConnection, id: &JobRequestId) -> RequestStatus {
     requests::find(db, id).await.unwrap().unwrap().status
 }
 
@@ -157,7 +158,7 @@ async fn a_dead_request_is_not_reopened_beside_an_open_one(db: DatabaseConnectio
     assert_eq!(status(&db, &open.id).await, RequestStatus::Queued);
 }
 
-async fn item(db: &DatabaseConnection, sweep_id: i64, user_id: i64) -> sweep_item::Model {
+async fn item(db: &DatabaseConnection, sweep_id: SweepId, user_id: UserId) -> sweep_item::Model {
     sweep_item::Entity::find_by_id((sweep_id, user_id))
         .one(db)
         .await
@@ -257,7 +258,7 @@ async fn a_delivery_is_settled_once_and_released_only_from_waiting(db: DatabaseC
         body_sha256: digest.into(),
         trigger: "members:update".into(),
         member_id: None,
-        patreon_user_id: Some("77".into()),
+        patreon_user_id: Some(PatreonUserId::from("77")),
         campaign_id: None,
         body: "{}".into(),
         ours,
@@ -293,7 +294,12 @@ async fn a_delivery_is_settled_once_and_released_only_from_waiting(db: DatabaseC
         Transition::Unmoved,
         "waiting is not pending"
     );
-    assert_eq!(deliveries::release_waiting(&db, "77").await.unwrap(), [id]);
+    assert_eq!(
+        deliveries::release_waiting(&db, &PatreonUserId::from("77"))
+            .await
+            .unwrap(),
+        [id]
+    );
     assert_eq!(settle(id, applied).await.unwrap(), Transition::Moved);
     assert_eq!(
         settle(id, Settlement::Stale).await.unwrap(),
@@ -310,7 +316,7 @@ async fn a_delivery_is_settled_once_and_released_only_from_waiting(db: DatabaseC
         (DeliveryStatus::Applied, Some(DeliveryOutcome::Changed))
     );
     assert!(
-        deliveries::release_waiting(&db, "77")
+        deliveries::release_waiting(&db, &PatreonUserId::from("77"))
             .await
             .unwrap()
             .is_empty()

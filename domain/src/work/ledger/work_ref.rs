@@ -6,13 +6,14 @@ use super::{Transition, items, requests};
 use crate::members::membership_checks::CheckOutcome;
 use crate::members::verification::Verification;
 use crate::work::jobs::Job;
+use crate::{JobRequestId, SweepId, UserId};
 
 /// Where a check reports its progress: the request someone waits on, or its sweep's item; a
 /// check nobody tracks (an old job without either) reports nowhere.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkRef {
-    Request(String),
-    SweepItem { sweep_id: i64, user_id: i64 },
+    Request(JobRequestId),
+    SweepItem { sweep_id: SweepId, user_id: UserId },
     Untracked,
 }
 

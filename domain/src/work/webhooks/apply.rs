@@ -18,6 +18,7 @@ use crate::work::ledger::deliveries::{self, Settlement};
 use crate::work::ledger::requests::{self, Requested};
 use crate::work::webhooks::order::older_than_stored;
 use crate::{Result, members::users};
+use crate::{UserId, WebhookEventId};
 
 /// What applying an event came to.
 #[derive(Debug, PartialEq)]
@@ -25,7 +26,7 @@ pub enum Applied {
     /// The member's state now follows the event. `recheck` is the confirming check recorded
     /// with it when the event changed something, for the caller to queue.
     Applied {
-        user_id: i64,
+        user_id: UserId,
         changed: bool,
         recheck: Option<job_request::Model>,
     },
@@ -33,7 +34,7 @@ pub enum Applied {
     /// pledge dates said so (ask Patreon to be sure); not when a successful check ran after it
     /// arrived or a later delivery was applied.
     Stale {
-        user_id: i64,
+        user_id: UserId,
         recheck: Option<job_request::Model>,
     },
     /// No user with that Patreon id yet: kept for their first sign-in.
@@ -50,7 +51,7 @@ pub enum Applied {
 pub async fn apply(
     db: &DatabaseConnection,
     policy: &MembershipPolicy,
-    id: i64,
+    id: WebhookEventId,
     now: DateTime<Utc>,
 ) -> Result<Applied> {
     let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
@@ -66,7 +67,7 @@ pub async fn apply(
         let _ = deliveries::settle(db, id, Settlement::Malformed, now).await?;
         return Ok(Applied::Nothing);
     };
-    let user = match member.patreon_user_id.as_deref() {
+    let user = match &member.patreon_user_id {
         Some(patreon_id) => users::find_by_patreon_id(db, patreon_id).await?,
         None => None,
     };
@@ -130,7 +131,7 @@ async fn apply_in(
 /// Patreon then. Returns a new request, to be queued.
 async fn owe_recheck(
     txn: &DatabaseTransaction,
-    user_id: i64,
+    user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<Option<job_request::Model>> {
     let requested = requests::request(
@@ -152,7 +153,7 @@ async fn owe_recheck(
 /// before it, saying nothing newer, is older than the state it would overwrite.
 async fn mark_applied_delivery(
     txn: &DatabaseTransaction,
-    user_id: i64,
+    user_id: UserId,
     received_at: DateTime<Utc>,
 ) -> Result<()> {
     user::Entity::update_many()

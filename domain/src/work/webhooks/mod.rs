@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::patreon::resources;
 use crate::work::ledger::deliveries::{self, NewDelivery};
 use crate::{Result, members::users};
+use crate::{UserId, WebhookEventId};
 
 mod apply;
 mod order;
@@ -50,7 +51,7 @@ pub fn signature_is_valid(secret: &SecretString, body: &[u8], signature: Option<
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
     /// A new event for our campaign, to be applied.
-    New(i64),
+    New(WebhookEventId),
     /// The same body was received before, however long ago: nothing more to do. Patreon's
     /// bodies carry the member's charge and pledge dates, so real news never repeats a body.
     Duplicate,
@@ -110,14 +111,14 @@ pub async fn user_of(
     db: &impl ConnectionTrait,
     event: &webhook_event::Model,
 ) -> Result<Option<user::Model>> {
-    match event.patreon_user_id.as_deref() {
+    match &event.patreon_user_id {
         Some(id) => users::find_by_patreon_id(db, id).await,
         None => Ok(None),
     }
 }
 
 /// Our user id of the member event `id` is about, if they have signed in.
-pub async fn member_of(db: &impl ConnectionTrait, id: i64) -> Result<Option<i64>> {
+pub async fn member_of(db: &impl ConnectionTrait, id: WebhookEventId) -> Result<Option<UserId>> {
     let Some(event) = webhook_event::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };

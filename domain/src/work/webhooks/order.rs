@@ -91,6 +91,7 @@ fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::UserId;
 
     fn at(minutes: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::minutes(minutes)
@@ -112,7 +113,7 @@ mod tests {
 
     fn stored(charge: Option<i64>, pledge: Option<i64>, delivery: Option<i64>) -> user::Model {
         user::Model {
-            id: 1,
+            id: UserId(1),
             patreon_id: "1".into(),
             email: None,
             full_name: None,
