@@ -1,10 +1,7 @@
 //! Signing in with Patreon: start (`login`), finish (`callback`), and the handoff exchange.
 
 use chrono::Utc;
-use domain::{
-    PatreonUserId, auth::auth_events::AuthEvent, auth::sessions, auth::sign_in, infra::secrets,
-    members::users,
-};
+use domain::{PatreonUserId, auth::auth_events::AuthEvent, auth::sign_in, infra::secrets};
 use poem::{Request, web::Data, web::cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
 use url::Url;
@@ -135,41 +132,15 @@ impl AuthApi {
             tracing::info!("member declined the Patreon consent");
             return fail("access_denied");
         };
-        let signed_in = async {
-            let grant = state.patreon.exchange_code(&code).await?;
-            let identity = state.patreon.identity(&grant.access_token).await?;
-            let user = users::record_sign_in(
-                &state.db,
-                &settings.token_cipher,
-                &settings.membership,
-                &identity,
-                &grant,
-                now,
-            )
-            .await?;
-            let lifetime = settings.jwt.max_session_age;
-            let session = sessions::create(&state.db, user.id, lifetime, now).await?;
-            let handoff = sign_in::issue_handoff(&state.db, &session.session.id, now).await?;
-            Ok::<_, domain::Error>((user, session, handoff))
-        };
-        match signed_in.await {
-            Ok((user, new_session, handoff)) => {
-                state.auth_cache.forget(&AuthEvent::User(user.id));
-                issue_access_token(&state, jar, &user, &new_session.session, true)?;
-                let refresh_max_age = (new_session.session.expires_at - now).num_seconds();
-                cookies::set_refresh(
-                    jar,
-                    secrecy::ExposeSecret::expose_secret(&new_session.refresh_token),
-                    refresh_max_age,
-                    &settings.cookie,
-                );
-                tracing::info!(user_id = i64::from(user.id), "signed in");
+        match sign_in::complete(&state.db, &state.patreon, settings, &code, now).await {
+            Ok(signed_in) => {
+                start_session(&state, jar, &signed_in, now)?;
                 count_sign_in("ok");
-                release_waiting_webhooks(&state, &user.patreon_id).await;
+                release_waiting_webhooks(&state, &signed_in.user.patreon_id).await;
                 let to = landing_url(
                     &settings.frontend_url,
                     &return_to,
-                    &[("auth", "success"), ("handoff", &handoff)],
+                    &[("auth", "success"), ("handoff", &signed_in.handoff)],
                 );
                 Ok(RedirectResponse::Found(to))
             }
@@ -205,6 +176,28 @@ impl AuthApi {
 }
 
 /// Counts a finished sign-in: `ok`, or why it failed.
+/// Sets the new session's cookies (access token and refresh token) and drops any cached view
+/// of the member, whose record the sign-in just rewrote.
+fn start_session(
+    state: &AppState,
+    jar: &CookieJar,
+    signed_in: &sign_in::SignedIn,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let (user, new_session) = (&signed_in.user, &signed_in.session);
+    state.auth_cache.forget(&AuthEvent::User(user.id));
+    issue_access_token(state, jar, user, &new_session.session, true)?;
+    let refresh_max_age = (new_session.session.expires_at - now).num_seconds();
+    cookies::set_refresh(
+        jar,
+        secrecy::ExposeSecret::expose_secret(&new_session.refresh_token),
+        refresh_max_age,
+        &state.settings.cookie,
+    );
+    tracing::info!(user_id = i64::from(user.id), "signed in");
+    Ok(())
+}
+
 fn count_sign_in(outcome: &'static str) {
     domain::infra::metrics::metrics()
         .sign_ins

@@ -9,6 +9,9 @@ use url::{Position, Url};
 
 use crate::{Error, Result, infra::secrets};
 
+mod complete;
+pub use complete::{SignedIn, complete};
+
 /// A sign-in must come back from Patreon within this long.
 pub const STATE_TTL: Duration = Duration::minutes(10);
 /// A handoff code is good for one exchange within this long.
