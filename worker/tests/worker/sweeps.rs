@@ -389,12 +389,19 @@ async fn a_sweep_check_that_gave_up_can_be_retried_and_reopens_the_sweep() {
         |p| p.is_complete() && p.failed == 0,
     )
     .await;
-    let closed = entity::sweep::Entity::find_by_id(sweep.id)
-        .one(&w.ctx.db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(closed.finished_at.is_some());
+    // The item is marked done a moment before its sweep is closed (two statements).
+    eventually_matching(
+        "the sweep to close again",
+        Duration::from_secs(10),
+        || async {
+            let found = entity::sweep::Entity::find_by_id(sweep.id)
+                .one(&w.ctx.db)
+                .await;
+            found.unwrap().unwrap()
+        },
+        |closed| closed.finished_at.is_some(),
+    )
+    .await;
     assert!(
         domain::work::dead_letters::list(&w.ctx.db, 10)
             .await
