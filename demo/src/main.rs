@@ -46,14 +46,8 @@ fn demo_secrets() -> anyhow::Result<HashMap<String, String>> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     domain::infra::telemetry::init("info,sqlx=warn");
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
-    let mock_port: u16 = std::env::var("MOCK_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8090);
+    let port = port_from_env("PORT", 8080);
+    let mock_port = port_from_env("MOCK_PORT", 8090);
     let mock = MockPatreon::start(MockConfig {
         port: mock_port,
         campaign_id: CAMPAIGN_ID.into(),
@@ -70,6 +64,43 @@ async fn main() -> anyhow::Result<()> {
         &format!("{base}/api/patreon/webhook"),
         &domain::patreon::MEMBER_TRIGGERS,
     );
+    let vars = demo_settings(port, &mock, webhook.secret)?;
+    // Anything set in the environment wins, e.g. DATABASE_URL=postgres://… for a Postgres demo.
+    let settings = domain::infra::config::Settings::from_lookup(|k| {
+        std::env::var(k).ok().or_else(|| vars.get(k).cloned())
+    })?;
+    let app = api::startup::Application::build(settings, None).await?;
+    // The worker runs in this process too, on the same embedded queue and database.
+    let state = app.state().clone();
+    let worker = worker::WorkerCtx {
+        db: state.db.clone(),
+        queue: state.jobs.clone(),
+        patreon: state.patreon.clone(),
+        settings: state.settings.clone(),
+    };
+    let worker = tokio::spawn(worker::startup::run_all(worker, std::future::pending()));
+
+    print_banner(&base, &mock.base_url());
+    app.run_until_stopped().await?;
+    worker.abort();
+    mock.shutdown().await;
+    Ok(())
+}
+
+fn port_from_env(name: &str, default: u16) -> u16 {
+    std::env::var(name)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The demo's configuration: fresh secrets, the mock as Patreon, this process as the frontend.
+fn demo_settings(
+    port: u16,
+    mock: &MockPatreon,
+    webhook_secret: String,
+) -> anyhow::Result<HashMap<String, String>> {
+    let base = format!("http://127.0.0.1:{port}");
     let mut vars: HashMap<String, String> = demo_secrets()?;
     for (k, v) in [
         ("PATREON_CLIENT_ID", "mock-client-id".to_owned()),
@@ -89,25 +120,14 @@ async fn main() -> anyhow::Result<()> {
             "ADMIN_PATREON_IDS",
             patreon_mock::CREATOR_USER_ID.to_owned(),
         ),
-        ("PATREON_WEBHOOK_SECRET", webhook.secret),
+        ("PATREON_WEBHOOK_SECRET", webhook_secret),
     ] {
         vars.insert(k.to_owned(), v);
     }
-    // Anything set in the environment wins, e.g. DATABASE_URL=postgres://… for a Postgres demo.
-    let settings = domain::infra::config::Settings::from_lookup(|k| {
-        std::env::var(k).ok().or_else(|| vars.get(k).cloned())
-    })?;
-    let app = api::startup::Application::build(settings, None).await?;
-    // The worker runs in this process too, on the same embedded queue and database.
-    let state = app.state().clone();
-    let worker = worker::WorkerCtx {
-        db: state.db.clone(),
-        queue: state.jobs.clone(),
-        patreon: state.patreon.clone(),
-        settings: state.settings.clone(),
-    };
-    let worker = tokio::spawn(worker::startup::run_all(worker, std::future::pending()));
+    Ok(vars)
+}
 
+fn print_banner(base: &str, mock_url: &str) {
     println!();
     println!("  patreon-gate demo is running");
     println!(
@@ -115,15 +135,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  API docs: {base}/docs    Patreon mock: {}    Stop with Ctrl-C.",
-        mock.base_url()
+        mock_url
     );
     println!(
         "  Membership changes made at {}/__mock/users/<id> reach the api as signed webhooks.",
-        mock.base_url()
+        mock_url
     );
     println!();
-    app.run_until_stopped().await?;
-    worker.abort();
-    mock.shutdown().await;
-    Ok(())
 }

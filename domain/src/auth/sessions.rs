@@ -145,40 +145,58 @@ pub async fn rotate_refresh_token(
         return Err(Error::SessionEnded);
     }
     let presented_hash = secrets::hash(presented);
-    if secrets::constant_time_eq(&presented_hash, &session.refresh_token_hash) {
-        let next = new_refresh_token(&session.id);
-        let swapped = session::Entity::update_many()
-            .col_expr(
-                session::Column::RefreshTokenHash,
-                Expr::value(secrets::hash(next.expose_secret())),
-            )
-            .col_expr(
-                session::Column::PreviousRefreshTokenHash,
-                Expr::value(presented_hash.clone()),
-            )
-            .col_expr(session::Column::RefreshRotatedAt, Expr::value(now))
-            .filter(session::Column::Id.eq(&session.id))
-            .filter(session::Column::RefreshTokenHash.eq(&presented_hash))
-            .exec(db)
-            .await?;
-        if swapped.rows_affected == 1 {
-            return Ok(Renewed {
-                session,
-                user,
-                refresh_token: Some(next),
-            });
-        }
-        // A concurrent request rotated first: this one is the benign race below.
-        return Ok(Renewed {
-            session,
-            user,
-            refresh_token: None,
-        });
+    if !secrets::constant_time_eq(&presented_hash, &session.refresh_token_hash) {
+        return answer_replaced(db, session, user, &presented_hash, now).await;
     }
+    let next = new_refresh_token(&session.id);
+    let swapped = swap_refresh_token(db, &session.id, &presented_hash, &next, now).await?;
+    // When a concurrent request rotated first, this one is the benign race of two tabs.
+    Ok(Renewed {
+        session,
+        user,
+        refresh_token: swapped.then_some(next),
+    })
+}
+
+/// Replaces the session's refresh token hash with `next`'s if it is still `presented_hash`;
+/// false when another request rotated it first.
+async fn swap_refresh_token(
+    db: &impl ConnectionTrait,
+    session_id: &str,
+    presented_hash: &str,
+    next: &SecretString,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let swapped = session::Entity::update_many()
+        .col_expr(
+            session::Column::RefreshTokenHash,
+            Expr::value(secrets::hash(next.expose_secret())),
+        )
+        .col_expr(
+            session::Column::PreviousRefreshTokenHash,
+            Expr::value(presented_hash.to_owned()),
+        )
+        .col_expr(session::Column::RefreshRotatedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::RefreshTokenHash.eq(presented_hash))
+        .exec(db)
+        .await?;
+    Ok(swapped.rows_affected == 1)
+}
+
+/// A refresh token that is not the session's current one: the one it replaced is answered
+/// without rotating inside the grace, and ends the session after it; anything else is refused.
+async fn answer_replaced(
+    db: &impl ConnectionTrait,
+    session: session::Model,
+    user: user::Model,
+    presented_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Renewed> {
     let is_previous = session
         .previous_refresh_token_hash
         .as_deref()
-        .is_some_and(|h| secrets::constant_time_eq(h, &presented_hash));
+        .is_some_and(|h| secrets::constant_time_eq(h, presented_hash));
     let within_grace = session
         .refresh_rotated_at
         .is_some_and(|at| now - at <= REFRESH_REUSE_GRACE);
