@@ -76,7 +76,7 @@ async fn one_off(
         OneOffCommand::Sweep { now: _ } => {
             let ctx = context(settings, db).await?;
             let (sweep, p) =
-                crate::sweeper::sweep_now(&ctx, entity::states::SweepTrigger::Manual).await?;
+                crate::manual_sweep::sweep_now(&ctx, entity::states::SweepTrigger::Manual).await?;
             println!(
                 "sweep {} finished: {} members, {} verified, {} changed, {} skipped (need to sign in again), {} failed",
                 sweep.id, p.total, p.verified, p.changed, p.skipped, p.failed

@@ -4,17 +4,7 @@ use apalis::prelude::{BoxDynError, Data};
 use domain::{infra::metrics::metrics, work::jobs::Job};
 use tracing::Instrument;
 
-use crate::{WorkerCtx, refresh, verify};
-
-/// How a job run ended, when it did not fail for good.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ran {
-    Done,
-    /// A transient failure; a retry is queued.
-    Retrying,
-    /// Handed back for later (another run of the same work is under way).
-    Deferred,
-}
+use crate::{WorkerCtx, ran::Ran, refresh, verify};
 
 pub async fn handle(job: Job, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
     let kind = job.kind();

@@ -13,7 +13,7 @@ use domain::{
     work::jobs::{Job, MAX_ATTEMPTS, retry_delay},
 };
 
-use crate::{WorkerCtx, jobs::Ran};
+use crate::{WorkerCtx, ran::Ran};
 
 pub async fn run(ctx: &WorkerCtx, user_id: UserId, attempt: i32) -> Result<Ran, BoxDynError> {
     let cipher = &ctx.settings.token_cipher;

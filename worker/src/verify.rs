@@ -11,7 +11,7 @@ use domain::{
     work::ledger::WorkRef,
 };
 
-use crate::{WorkerCtx, jobs::Ran};
+use crate::{WorkerCtx, ran::Ran};
 
 /// Runs one *verify membership* job: at most one check per member at a time, anywhere.
 pub async fn run(

@@ -11,7 +11,7 @@ use domain::{
     work::webhooks::{self, Applied},
 };
 
-use crate::{WorkerCtx, jobs::Ran};
+use crate::{WorkerCtx, ran::Ran};
 
 /// Applying a delivery takes milliseconds, so a delivery that finds its member busy (a burst of
 /// deliveries for one member, or a check) tries again soon rather than after a check's 5 s.

@@ -328,7 +328,7 @@ async fn integer_ids_page_whole_runs_of_duplicates_into_sqlite_and_a_sweep_settl
     assert_eq!(user::Entity::find().count(&w.ctx.db).await.unwrap(), 6);
 
     // A sweep over imported members finishes: each needs a sign-in and keeps its status.
-    let (_, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+    let (_, p) = worker::manual_sweep::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
         .await
         .unwrap();
     assert_eq!((p.total, p.skipped, p.failed), (6, 6, 0));

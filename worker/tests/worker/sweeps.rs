@@ -30,7 +30,7 @@ async fn every_member_is_verified_once_and_changes_are_counted(backend: Backend)
         w.mock
             .set_membership(&id, CAMPAIGN, Some(MockMembership::former(&id, CAMPAIGN)));
     }
-    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+    let (sweep, p) = worker::manual_sweep::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
         .await
         .unwrap();
     assert_eq!(
@@ -157,7 +157,7 @@ async fn transient_failures_are_retried_and_dead_links_are_accounted_for() {
         identity: throttled,
         ..Faults::default()
     });
-    let (_, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+    let (_, p) = worker::manual_sweep::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
         .await
         .unwrap();
     assert_eq!(
@@ -178,7 +178,7 @@ async fn transient_failures_are_retried_and_dead_links_are_accounted_for() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_with_no_members_finishes_at_once() {
     let w = World::new(Backend::Sqlite).await;
-    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+    let (sweep, p) = worker::manual_sweep::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
         .await
         .unwrap();
     assert_eq!(p.total, 0);
@@ -258,7 +258,7 @@ async fn a_sweep_stays_inside_patreons_rate_limit_instead_of_meeting_429s() {
         patreon: domain::patreon::PatreonClient::new(settings).unwrap(),
         ..w.ctx.clone()
     };
-    let (_, p) = worker::sweeper::sweep_now(&ctx, entity::states::SweepTrigger::Manual)
+    let (_, p) = worker::manual_sweep::sweep_now(&ctx, entity::states::SweepTrigger::Manual)
         .await
         .unwrap();
     assert_eq!((p.done, p.failed), (30, 0));
@@ -289,7 +289,7 @@ async fn a_sweep_refreshes_tokens_that_would_die_before_the_next_sweep() {
             .await
             .unwrap();
     }
-    let (_, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+    let (_, p) = worker::manual_sweep::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
         .await
         .unwrap();
     assert_eq!(p.failed, 0);
@@ -348,7 +348,7 @@ async fn a_sweep_check_that_gave_up_can_be_retried_and_reopens_the_sweep() {
         identity: refused,
         ..Faults::default()
     });
-    let (sweep, p) = worker::sweeper::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
+    let (sweep, p) = worker::manual_sweep::sweep_now(&w.ctx, entity::states::SweepTrigger::Manual)
         .await
         .unwrap();
     assert_eq!(p.failed, 1);
