@@ -187,14 +187,7 @@ pub async fn retry_later(
     user_id: UserId,
     error: &str,
 ) -> Result<Transition> {
-    let moved = sweep_item::Entity::update_many()
-        .col_expr(sweep_item::Column::Error, Expr::value(error))
-        .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
-        .filter(item(sweep_id, user_id))
-        .filter(sweep_item::Column::Status.ne(ItemStatus::Done))
-        .exec(db)
-        .await?;
-    Ok(Transition::from_rows(moved.rows_affected))
+    requeue(db, sweep_id, user_id, error, false).await
 }
 
 /// **defer**: Patreon rate limited the deployment; the item stays queued (re-stamped) for its
@@ -206,18 +199,32 @@ pub async fn defer(
     user_id: UserId,
     error: &str,
 ) -> Result<Transition> {
-    let moved = sweep_item::Entity::update_many()
+    requeue(db, sweep_id, user_id, error, true).await
+}
+
+/// Re-stamps a queued item for its waiting retry, keeping `error`; `give_back` uncounts the
+/// attempt.
+async fn requeue(
+    db: &impl ConnectionTrait,
+    sweep_id: SweepId,
+    user_id: UserId,
+    error: &str,
+    give_back: bool,
+) -> Result<Transition> {
+    let mut update = sweep_item::Entity::update_many()
         .col_expr(sweep_item::Column::Error, Expr::value(error))
         .col_expr(sweep_item::Column::PushedAt, Expr::value(Utc::now()))
-        .col_expr(
-            sweep_item::Column::Attempts,
-            Expr::col(sweep_item::Column::Attempts).sub(1),
-        )
         .filter(item(sweep_id, user_id))
-        .filter(sweep_item::Column::Status.ne(ItemStatus::Done))
-        .filter(sweep_item::Column::Attempts.gt(0))
-        .exec(db)
-        .await?;
+        .filter(sweep_item::Column::Status.ne(ItemStatus::Done));
+    if give_back {
+        update = update
+            .col_expr(
+                sweep_item::Column::Attempts,
+                Expr::col(sweep_item::Column::Attempts).sub(1),
+            )
+            .filter(sweep_item::Column::Attempts.gt(0));
+    }
+    let moved = update.exec(db).await?;
     Ok(Transition::from_rows(moved.rows_affected))
 }
 

@@ -184,17 +184,7 @@ pub async fn retry_later(
     id: &JobRequestId,
     error: &str,
 ) -> Result<Transition> {
-    let moved = job_request::Entity::update_many()
-        .col_expr(
-            job_request::Column::Status,
-            Expr::value(RequestStatus::Queued),
-        )
-        .col_expr(job_request::Column::Error, Expr::value(error))
-        .filter(job_request::Column::Id.eq(id))
-        .filter(job_request::Column::Status.eq(RequestStatus::Running))
-        .exec(db)
-        .await?;
-    Ok(Transition::from_rows(moved.rows_affected))
+    requeue(db, id, error, false).await
 }
 
 /// **defer**: queued again without counting the attempt that just ran: Patreon rate limited
@@ -204,21 +194,33 @@ pub async fn defer(
     id: &JobRequestId,
     error: &str,
 ) -> Result<Transition> {
-    let moved = job_request::Entity::update_many()
+    requeue(db, id, error, true).await
+}
+
+/// Running back to queued, keeping `error` for display; `give_back` uncounts the attempt.
+async fn requeue(
+    db: &impl ConnectionTrait,
+    id: &JobRequestId,
+    error: &str,
+    give_back: bool,
+) -> Result<Transition> {
+    let mut update = job_request::Entity::update_many()
         .col_expr(
             job_request::Column::Status,
             Expr::value(RequestStatus::Queued),
         )
         .col_expr(job_request::Column::Error, Expr::value(error))
-        .col_expr(
-            job_request::Column::Attempts,
-            Expr::col(job_request::Column::Attempts).sub(1),
-        )
         .filter(job_request::Column::Id.eq(id))
-        .filter(job_request::Column::Status.eq(RequestStatus::Running))
-        .filter(job_request::Column::Attempts.gt(0))
-        .exec(db)
-        .await?;
+        .filter(job_request::Column::Status.eq(RequestStatus::Running));
+    if give_back {
+        update = update
+            .col_expr(
+                job_request::Column::Attempts,
+                Expr::col(job_request::Column::Attempts).sub(1),
+            )
+            .filter(job_request::Column::Attempts.gt(0));
+    }
+    let moved = update.exec(db).await?;
     Ok(Transition::from_rows(moved.rows_affected))
 }
 
