@@ -35,6 +35,13 @@ pub enum Error {
     Queue(String),
 }
 
+/// A push the queue refused: the same [`Error::Queue`] wherever it happens.
+impl From<crate::work::jobs::QueueError> for Error {
+    fn from(e: crate::work::jobs::QueueError) -> Self {
+        Error::Queue(e.to_string())
+    }
+}
+
 impl From<sea_orm::DbErr> for Error {
     fn from(e: sea_orm::DbErr) -> Self {
         Error::Database(e)

@@ -177,10 +177,7 @@ pub async fn push_refreshes(ctx: &WorkerCtx) -> domain::Result<usize> {
             user_id,
             attempt: 0,
         };
-        ctx.queue
-            .push(job)
-            .await
-            .map_err(|e| domain::Error::Queue(e.to_string()))?;
+        ctx.queue.push(job).await?;
     }
     if !due.is_empty() {
         tracing::info!(queued = due.len(), "token refreshes queued");

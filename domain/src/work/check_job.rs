@@ -137,10 +137,7 @@ impl Check<'_> {
 }
 
 async fn push_after(queue: &JobQueue, job: Job, delay: Duration) -> Result<()> {
-    queue
-        .push_after(job, delay)
-        .await
-        .map_err(|e| Error::Queue(e.to_string()))
+    queue.push_after(job, delay).await.map_err(Error::from)
 }
 
 /// When a failed check is worth another try, and why it failed: Patreon's transient failures,

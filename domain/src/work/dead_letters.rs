@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use crate::work::jobs::JobQueue;
 use crate::work::ledger::{items, push, requests};
-use crate::{Error, JobRequestId, PatreonUserId, Result, SweepId, UserId};
+use crate::{JobRequestId, PatreonUserId, Result, SweepId, UserId};
 
 /// Which record a dead job lives in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,10 +89,7 @@ pub async fn retry(db: &impl ConnectionTrait, queue: &JobQueue, job: &DeadJobRef
             let Some(request) = requests::find(db, request_id).await? else {
                 return Ok(false);
             };
-            queue
-                .push(requests::job_for(&request))
-                .await
-                .map_err(|e| Error::Queue(e.to_string()))?;
+            queue.push(requests::job_for(&request)).await?;
             Ok(true)
         }
         DeadJobRef::SweepItem { sweep_id, user_id } => {

@@ -156,10 +156,7 @@ pub async fn start_manual(
         return Ok(ManualSweep::AlreadyRunning(running));
     }
     let sweep = start(db, &format!("manual-{}", now.to_rfc3339()), trigger, now).await?;
-    queue
-        .push(Job::Sweep { sweep_id: sweep.id })
-        .await
-        .map_err(|e| crate::Error::Queue(e.to_string()))?;
+    queue.push(Job::Sweep { sweep_id: sweep.id }).await?;
     Ok(ManualSweep::Started(sweep))
 }
 

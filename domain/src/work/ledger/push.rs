@@ -10,7 +10,7 @@ use sea_orm::ConnectionTrait;
 use super::requests::{self, Requested};
 use super::{deliveries, items};
 use crate::work::jobs::{Job, JobQueue};
-use crate::{Error, Result, SweepId, UserId};
+use crate::{Result, SweepId, UserId};
 
 /// Records a recheck of `user_id` and pushes it: the one way the api, the dashboard and the CLI
 /// ask for a check. Answers with the new request, the one already open, or how long the
@@ -42,7 +42,7 @@ pub async fn push_request(
 ) -> Result<()> {
     if let Err(e) = queue.push(requests::job_for(request)).await {
         let _ = requests::give_up(db, &request.id, "queue_unavailable").await?;
-        return Err(Error::Queue(e.to_string()));
+        return Err(e.into());
     }
     Ok(())
 }
@@ -56,10 +56,7 @@ pub async fn repush_stale_requests(
 ) -> Result<u64> {
     let stale = requests::stale(db, lost_after).await?;
     for request in &stale {
-        queue
-            .push(requests::job_for(request))
-            .await
-            .map_err(|e| Error::Queue(e.to_string()))?;
+        queue.push(requests::job_for(request)).await?;
     }
     Ok(stale.len() as u64)
 }
@@ -92,7 +89,7 @@ pub async fn push_pending_items(
         let jobs = claimed.iter().map(|&u| item_job(sweep_id, u)).collect();
         if let Err(e) = queue.push_many(jobs).await {
             let _ = items::unclaim(db, sweep_id, claimed).await?;
-            return Err(Error::Queue(e.to_string()));
+            return Err(e.into());
         }
         pushed += claimed.len() as u64;
     }
@@ -113,7 +110,7 @@ pub async fn repush_stale_items(
         }
         if let Err(e) = queue.push(item_job(sweep_id, user_id)).await {
             let _ = items::unclaim(db, sweep_id, vec![user_id]).await?;
-            return Err(Error::Queue(e.to_string()));
+            return Err(e.into());
         }
         pushed += 1;
     }
@@ -128,10 +125,7 @@ pub async fn repush_pending_deliveries(
 ) -> Result<u64> {
     let stale = deliveries::stale_pending(db, lost_after).await?;
     for &event_id in &stale {
-        queue
-            .push(Job::ApplyWebhook { event_id })
-            .await
-            .map_err(|e| Error::Queue(e.to_string()))?;
+        queue.push(Job::ApplyWebhook { event_id }).await?;
     }
     Ok(stale.len() as u64)
 }
