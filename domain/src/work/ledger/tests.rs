@@ -8,7 +8,7 @@ use entity::states::{
 };
 use entity::{job_request, sweep_item, user, webhook_event};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
-use test_support::{Backend, TestDb, postgres_enabled};
+use test_support::{Backend, TestDb};
 
 use super::deliveries::{self, NewDelivery, Settlement};
 use super::requests::{self, Requested};
@@ -384,31 +384,31 @@ fn no_cooldown_never_waits_even_for_a_check_that_finished_after_our_clock_was_re
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let (db, _test_db) = super::database(test_support::Backend::Sqlite).await;
-                super::$name(db).await
-            }
-            #[cfg_attr(not(postgres_tests), ignore = "needs TEST_POSTGRES_URL")]
-            #[tokio::test]
-            async fn postgres() {
-                if super::postgres_enabled() {
-                    let (db, _test_db) = super::database(test_support::Backend::Postgres).await;
-                    super::$name(db).await
-                }
-            }
-        }
-    )*};
-}
+// Each scenario above runs as `<name>::sqlite` and `<name>::postgres`, on a database of its own.
+test_support::on_both_backends! {
+    setup = database;
 
-on_both_backends!(
-    a_request_moves_only_along_its_transitions,
-    a_dead_request_is_not_reopened_beside_an_open_one,
-    a_sweep_item_moves_only_along_its_transitions,
-    a_delivery_is_settled_once_and_released_only_from_waiting,
-    a_row_with_an_unknown_state_fails_to_load,
-    a_refused_push_gives_the_new_request_up,
-);
+    async fn a_request_moves_only_along_its_transitions((db, _test_db)) {
+        super::a_request_moves_only_along_its_transitions(db).await
+    }
+
+    async fn a_dead_request_is_not_reopened_beside_an_open_one((db, _test_db)) {
+        super::a_dead_request_is_not_reopened_beside_an_open_one(db).await
+    }
+
+    async fn a_sweep_item_moves_only_along_its_transitions((db, _test_db)) {
+        super::a_sweep_item_moves_only_along_its_transitions(db).await
+    }
+
+    async fn a_delivery_is_settled_once_and_released_only_from_waiting((db, _test_db)) {
+        super::a_delivery_is_settled_once_and_released_only_from_waiting(db).await
+    }
+
+    async fn a_row_with_an_unknown_state_fails_to_load((db, _test_db)) {
+        super::a_row_with_an_unknown_state_fails_to_load(db).await
+    }
+
+    async fn a_refused_push_gives_the_new_request_up((db, _test_db)) {
+        super::a_refused_push_gives_the_new_request_up(db).await
+    }
+}
